@@ -1,0 +1,40 @@
+# Every target creates .venv on first use. On a machine without CUDA the CPU build of torch is
+# installed first (pip takes the local CPU wheel here); with an NVIDIA driver present, pip's
+# default (CUDA) build is installed instead. Override with TORCH_SPEC=... if needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+TORCH_SPEC ?= $(if $(HAS_CUDA),torch>=2.4\,<=2.14.1,torch==2.13.0)
+
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+export PCL_HOME ?= $(CURDIR)/.pcl
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test test-slow dev bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(subst \,,$(TORCH_SPEC))"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: setup  ## materialize the whole graph of both datasets and print the summary
+	$(PY) -m pcl_pipeline run
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+bench: setup
+	$(PY) benchmarks/bench_graph.py
+
+clean:
+	rm -rf .pcl dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry
