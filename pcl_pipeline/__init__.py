@@ -1,0 +1,1 @@
+"""PCL: prompt-based continual learning for user modeling (library layer, no Dagster)."""
