@@ -1,0 +1,205 @@
+"""The task catalog: one YAML file per task, validated against a typed schema.
+
+A task file names its dataset, kind and order, carries the description that the sentence
+encoder reads, says how labels are built from the dataset's standard tables, and may override
+hyperparameters. See docs/tasks.md for the reference.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pcl_pipeline.errors import InputError
+from pcl_pipeline.settings import DATASETS
+
+Kind = Literal["next_item", "item_rec", "classification"]
+RANKING_METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr@5", "mrr@10")
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "auc")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Filter(_Strict):
+    """Keep source rows where `column op value` holds (the value is bound as a SQL parameter)."""
+
+    column: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    op: Literal["==", "!=", ">=", ">", "<=", "<"]
+    value: float
+
+
+class Label(_Strict):
+    """How a task's rows are built from the dataset's standard tables (docs/formats.md)."""
+
+    source: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")  # standard table the events/labels come from
+    filter: Filter | None = None  # rows of `source` that count (e.g. like == 1, rating >= 4)
+    # next_item only: fraction of each user's chronological history that forms the behaviour
+    # sequence; later item tasks may take their targets from the rest (no label leaks into T1).
+    history_cut: float | None = Field(default=None, gt=0.0, le=1.0)
+    after_history_cut: bool = False  # item_rec: targets only from events after the T1 cut
+    min_events: int = Field(default=5, ge=4)  # next_item: users with fewer source events are dropped
+    column: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")  # classification label
+    drop_values: tuple[str, ...] = ()  # classification: label values that mean "unknown"
+
+    @field_validator("drop_values", mode="before")
+    @classmethod
+    def _as_strings(cls, value: object) -> object:
+        return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+class BackboneParams(_Strict):
+    """SASRec pretraining on T1 (defaults from PAPER.md)."""
+
+    hidden: int = 64  # d: item/position embedding and model width
+    blocks: int = 2  # transformer blocks
+    heads: int = 2  # attention heads per block
+    max_len: int = 50  # behaviour sequence length fed to the model (left-padded)
+    dropout: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 40
+    patience: int = 5  # epochs without validation NDCG@10 improvement before stopping
+    sampled_softmax_above: int = 50_000  # vocabulary size above which T1 uses sampled softmax
+    num_negatives: int = 1024  # negatives per batch for the sampled softmax
+
+
+class TaskParams(_Strict):
+    """Prompt-and-adapter tuning for a task after T1."""
+
+    prompt_len: int = 8  # t: number of last positions that receive the prompt
+    lam: float = 0.1  # lambda: weight of the contextual prompt
+    context_heads: int = 2  # heads of the contextual-prompt attention
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 40
+    patience: int = 5  # epochs without validation improvement before stopping
+    adapter_hidden: int = 64  # classification MLP width (d -> hidden -> C)
+
+
+class TaskSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    dataset: str
+    kind: Kind
+    order: int = Field(ge=1)
+    description: str = Field(min_length=10)
+    label: Label
+    metric: str
+    hyperparameters: dict = Field(default_factory=dict)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; expected one of {', '.join(DATASETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TaskSpec":
+        allowed = RANKING_METRICS if self.kind != "classification" else CLASSIFICATION_METRICS
+        if self.metric not in allowed:
+            raise ValueError(f"metric {self.metric!r} does not fit kind {self.kind}; expected one of {allowed}")
+        if (self.kind == "next_item") != (self.order == 1):
+            raise ValueError("the next_item task is T1 and must have order 1 (and only it)")
+        if self.kind == "classification" and self.label.column is None:
+            raise ValueError("a classification task needs label.column")
+        if self.kind != "classification" and self.label.column is not None:
+            raise ValueError("label.column is only for classification tasks")
+        if self.label.history_cut is not None and self.kind != "next_item":
+            raise ValueError("label.history_cut belongs to the next_item task (T1)")
+        if self.label.after_history_cut and self.kind != "item_rec":
+            raise ValueError("label.after_history_cut is only for item_rec tasks")
+        self.params  # validate the overrides now, not at training time
+        return self
+
+    @property
+    def params(self) -> BackboneParams | TaskParams:
+        model = BackboneParams if self.kind == "next_item" else TaskParams
+        return model(**self.hyperparameters)
+
+
+def load_task_file(path: Path) -> TaskSpec:
+    """Parse and validate one task file; any problem is an InputError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "task file not found", expected="a YAML file tasks/<dataset>/<name>.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                         line=mark.line + 1 if mark else None, expected="a YAML mapping") from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "task file is not a mapping", value=type(data).__name__,
+                         expected="keys name, dataset, kind, order, description, label, metric")
+    try:
+        return TaskSpec(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        expected = _EXPECTED.get(first["loc"][0] if first["loc"] else "", None)
+        value = first.get("input") if first["type"] != "missing" else None
+        problem = "missing required field" if first["type"] == "missing" else first["msg"]
+        raise InputError(path, problem, field=field, value=value if not isinstance(value, dict) else None,
+                         expected=expected) from exc
+    except TypeError as exc:
+        raise InputError(path, str(exc), expected="keys name, dataset, kind, order, description, label, metric") from exc
+
+
+_EXPECTED = {
+    "kind": "one of next_item, item_rec, classification",
+    "dataset": f"one of {', '.join(DATASETS)}",
+    "order": "an integer >= 1",
+    "name": "letters, digits and '_' starting with a letter",
+    "metric": f"one of {', '.join(RANKING_METRICS)} (item tasks) or {', '.join(CLASSIFICATION_METRICS)}",
+    "description": "a text of at least 10 characters",
+    "label": "a mapping with source and filter/column (docs/tasks.md)",
+}
+
+
+def load_catalog(tasks_dir: Path, dataset: str, order: list[str] | None = None) -> list[TaskSpec]:
+    """All tasks of `dataset` from tasks_dir/<dataset>/*.yaml, sorted by order.
+
+    `order`, when given, is a permutation of the task names after T1 (task order is data): the
+    tasks are renumbered 2, 3, ... in that order, for robustness studies.
+    """
+    folder = Path(tasks_dir) / dataset
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not files:
+        raise InputError(folder, "no task files", expected="at least tasks/<dataset>/<T1>.yaml of kind next_item")
+    tasks: list[TaskSpec] = []
+    seen: dict[str, Path] = {}
+    orders: dict[int, Path] = {}
+    for path in files:
+        task = load_task_file(path)
+        if task.dataset != dataset:
+            raise InputError(path, f"task is filed under tasks/{dataset}/ but names another dataset",
+                             field="dataset", value=task.dataset, expected=dataset)
+        if task.name in seen:
+            raise InputError(path, f"duplicate task name (also in {seen[task.name]})", field="name",
+                             value=task.name, expected="a name unique within the dataset")
+        if task.order in orders:
+            raise InputError(path, f"duplicate task order (also in {orders[task.order]})", field="order",
+                             value=task.order, expected="a distinct order per task")
+        seen[task.name] = path
+        orders[task.order] = path
+        tasks.append(task)
+    tasks.sort(key=lambda t: t.order)
+    if tasks[0].kind != "next_item":
+        raise InputError(folder, "the catalog has no next_item task (T1)", expected="one task of kind next_item, order 1")
+    if order is not None:
+        tasks = _reorder(folder, tasks, order)
+    return tasks
+
+
+def _reorder(folder: Path, tasks: list[TaskSpec], order: list[str]) -> list[TaskSpec]:
+    later = {t.name: t for t in tasks[1:]}
+    if sorted(order) != sorted(later):
+        raise InputError(folder, "task order is not a permutation of the tasks after T1", value=order,
+                         expected=f"a permutation of {sorted(later)}")
+    return [tasks[0]] + [later[name].model_copy(update={"order": i + 2}) for i, name in enumerate(order)]

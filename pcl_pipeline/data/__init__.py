@@ -1,0 +1,1 @@
+"""DuckDB preprocessing: standard tables -> interactions -> sequences -> per-task data."""

