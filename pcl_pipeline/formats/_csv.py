@@ -1,0 +1,359 @@
+"""Read one delimited file with DuckDB, validate it, and materialise a typed TEMP TABLE.
+
+This is the one reader both datasets share: a dataset module only declares its files as
+`FileSpec`s. Every problem becomes an `InputError` naming the file and, where it applies, the
+1-based line, the field, the bad value and the expected form.
+
+How it works, and why:
+1. The first line is read in Python (cheap): it gives the header for files that have one, and
+   catches a wrong delimiter before DuckDB reports something less clear.
+2. DuckDB reads every field as VARCHAR into a staging table (`null_padding` turns a short line
+   into trailing NULLs we can report; `nullstr` is set to a NUL byte so that an empty field stays
+   '' and is not confused with a missing one).
+3. Checks run in SQL over the whole staging table (first offender by line), so they stay fast on
+   tens of millions of rows.
+4. The typed table keeps file order; its `line` column is derived from the staging rowid.
+   DuckDB silently skips blank lines, which would shift line numbers, so we count the file's lines
+   and refuse a blank line between rows.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pcl_pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+_INTEGER_TYPES = ("BIGINT", "INTEGER")
+_TYPES = (*_INTEGER_TYPES, "DOUBLE", "VARCHAR")
+# Delimiters we try on a line that did not split, only to say what the file looks like.
+_LIKELY_DELIMITERS = ("::", "\t", "|", ",", ";")
+# A value that never occurs in these files: makes DuckDB keep empty fields as '' (see module doc).
+_NO_NULL_STRING = "\x00"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a file: its standard name, type and the cheap range checks on it."""
+
+    name: str  # standard column name, used in the typed table and in error messages
+    type: str = "BIGINT"  # one of BIGINT, INTEGER, DOUBLE, VARCHAR
+    source: str | None = None  # name in the file's header (or official docs); default: name
+    min: float | None = None  # inclusive bounds, numeric types only
+    max: float | None = None
+    allowed: tuple[str, ...] = ()  # VARCHAR only: the accepted values; empty = anything
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise ValueError(f"field {self.name}: unknown type {self.type!r}")
+
+    @property
+    def header_name(self) -> str:
+        return self.source or self.name
+
+    def expected(self) -> str:
+        """The valid form in words, for error messages."""
+        if self.allowed:
+            return "one of " + ", ".join(repr(v) for v in self.allowed)
+        kind = {"DOUBLE": "a number", "VARCHAR": "text"}.get(self.type, "an integer")
+        if self.min is not None and self.max is not None:
+            return f"{kind} in {_num(self.min)}..{_num(self.max)}"
+        if self.min is not None:
+            return f"{kind} >= {_num(self.min)}"
+        return kind
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """How one file is laid out and which standard table it becomes (`raw_<table>`)."""
+
+    table: str  # standard table name; the result is TEMP TABLE raw_<table>
+    delimiter: str
+    header: bool  # True: fields are matched by name in the header row, any order, extras dropped
+    fields: tuple[Field, ...]  # header=False: every field of a line, in file order
+    output: tuple[str, ...]  # standard columns after `line`, in this order
+    derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the typed fields); fixed text
+    encoding: str = "utf-8"  # DuckDB encoding name: utf-8 or latin-1
+    quoted: bool = False  # CSV double-quote quoting ("a, b" is one field); False: quote=''
+
+    def layout(self) -> str:
+        """The expected line or header, e.g. 'UserID::MovieID::Rating::Timestamp'."""
+        return self.delimiter.join(f.header_name for f in self.fields)
+
+
+def read_table(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, *alternatives: FileSpec
+) -> str:
+    """Read `path`, validate it and create TEMP TABLE raw_<table>; return that table name.
+
+    The table has `line BIGINT` (1-based line number in the file, header included) and then
+    `spec.output`, in file order. `alternatives` are other accepted layouts of a header file:
+    the first spec whose required columns are all in the header is used.
+    Raises InputError for any problem with the file's content, and ValueError if `con` does
+    not preserve insertion order (rowid would then not follow the file, and neither would `line`).
+    """
+    (ordered,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    if not ordered:
+        raise ValueError("read_table needs a DuckDB connection with preserve_insertion_order=true")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file: no data rows", expected=_describe(spec))
+    first = _first_line(path, spec.encoding)
+    if spec.header:
+        header = [name.strip() for name in _split(first, spec)]
+        spec = _match_header(path, header, (spec, *alternatives))
+        position = {n: i for i, n in reversed(list(enumerate(header)))}  # first occurrence wins
+        columns = [position[f.header_name] for f in spec.fields]
+        # Errors name standard fields; a dropped extra column keeps its header name.
+        names = list(header)
+        for f, c in zip(spec.fields, columns):
+            names[c] = f.name
+    else:
+        _check_first_line(path, first, spec)
+        names = [f.name for f in spec.fields]
+        columns = list(range(len(spec.fields)))
+
+    stage = f"_stage_{spec.table}"
+    _stage(con, path, spec, stage, len(names))
+    try:
+        rows = _check_lines(con, path, spec, stage, names)
+        for field, column in zip(spec.fields, columns):
+            _check_field(con, path, spec, stage, field, f"c{column}")
+        table = f"raw_{spec.table}"
+        _materialise(con, spec, stage, table, columns)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {stage}")
+    log.info("read %s: %d rows into %s", path, rows, table)
+    return table
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, n_fields: int
+) -> None:
+    """All fields as VARCHAR, positional names c0..c<n-1>, rows in file order."""
+    quote = '"' if spec.quoted else ""
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv(?, delim = ?, "
+            "header = ?, quote = ?, escape = ?, null_padding = true, auto_detect = false, "
+            "columns = ?, encoding = ?, nullstr = ?)",
+            [str(path), spec.delimiter, spec.header, quote, quote,
+             {f"c{i}": "VARCHAR" for i in range(n_fields)}, spec.encoding, _NO_NULL_STRING],
+        )
+    except duckdb.Error as err:
+        raise _duckdb_error(path, spec, n_fields, err) from None
+
+
+def _check_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str]
+) -> int:
+    """No data rows, blank lines between rows, and short (truncated) lines; return row count."""
+    (rows,) = con.execute(f"SELECT count(*) FROM {stage}").fetchone()
+    if rows == 0:
+        raise InputError(path, "no data rows", expected=_describe(spec))
+    lines = _content_lines(path) - spec.header
+    if rows != lines:
+        blank = _first_blank_line(path)
+        if blank is not None:
+            raise InputError(path, "blank line between rows", line=blank,
+                             expected="one row per line, no blank lines")
+        raise InputError(path, f"read {rows} rows from {lines} lines",
+                         expected="one row per line (a quoted field must not span lines)")
+    # null_padding fills a short line from the end, so its last field is NULL.
+    last = len(names) - 1
+    short = con.execute(
+        f"SELECT rowid, * FROM {stage} WHERE c{last} IS NULL ORDER BY rowid LIMIT 1"
+    ).fetchone()
+    if short is not None:
+        missing = next(i for i, v in enumerate(short[1:]) if v is None)
+        raise InputError(
+            path, f"line has {missing} of {len(names)} fields (truncated?)",
+            line=_line(short[0], spec), field=names[missing], expected=_describe(spec),
+        )
+    return rows
+
+
+def _check_field(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, field: Field,
+    column: str,
+) -> None:
+    """Type, then range/allowed values of one field: each the first offender by line, in SQL."""
+    checks: list[tuple[str, list[object], str]] = []  # (condition on bad rows, params, problem)
+    if field.type in _INTEGER_TYPES:
+        # TRY_CAST alone accepts '3.5' (rounded to 4) and '0x10'; an id must be plain digits.
+        checks.append((f"TRY_CAST({column} AS {field.type}) IS NULL "
+                       f"OR NOT regexp_full_match({column}, '\\s*[+-]?[0-9]+\\s*')",
+                       [], "not an integer"))
+    elif field.type == "DOUBLE":
+        checks.append((f"isfinite(TRY_CAST({column} AS DOUBLE)) IS NOT TRUE", [],
+                       "not a finite number"))
+    limits: list[str] = []
+    params: list[object] = []
+    if field.min is not None:
+        limits.append(f"TRY_CAST({column} AS DOUBLE) < ?")
+        params.append(field.min)
+    if field.max is not None:
+        limits.append(f"TRY_CAST({column} AS DOUBLE) > ?")
+        params.append(field.max)
+    if field.allowed:
+        limits.append(f"NOT list_contains(?::VARCHAR[], {column})")
+        params.append(list(field.allowed))
+    if limits:
+        checks.append((" OR ".join(limits), params, "value out of range"))
+
+    for condition, values, problem in checks:
+        row = con.execute(
+            f"SELECT rowid, {column} FROM {stage} WHERE {condition} ORDER BY rowid LIMIT 1",
+            values,
+        ).fetchone()
+        if row is not None:
+            raise InputError(path, problem, line=_line(row[0], spec), field=field.name,
+                             value=row[1], expected=field.expected())
+
+
+def _materialise(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int]
+) -> None:
+    """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage."""
+    typed = ", ".join(
+        f"c{c} AS {_quote(f.name)}" if f.type == "VARCHAR"
+        else f"CAST(trim(c{c}) AS {f.type}) AS {_quote(f.name)}"
+        for f, c in zip(spec.fields, columns)
+    )
+    derived = dict(spec.derived)
+    out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
+        f"(SELECT rowid + ? AS line, {typed} FROM {stage}) ORDER BY line",
+        [1 + spec.header],
+    )
+
+
+def _quote(name: str) -> str:
+    # Names come from our own fixed specs; quoting is needed because 'like' and 'read' are
+    # SQL keywords.
+    assert name.isidentifier(), name
+    return f'"{name}"'
+
+
+def _line(rowid: int, spec: FileSpec) -> int:
+    # rowid is 0-based in file order; line numbers are 1-based and count the header.
+    return rowid + 1 + spec.header
+
+
+def _first_line(path: Path, encoding: str) -> str:
+    with open(path, "rb") as f:  # binary: a text-mode read would decode far past line 1
+        raw = f.readline()
+    try:
+        first = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise InputError(path, "text is not in the expected encoding", line=1,
+                         expected=f"{encoding} text") from err
+    return first.lstrip("\ufeff").rstrip("\r\n")
+
+
+def _split(line: str, spec: FileSpec) -> list[str]:
+    if spec.quoted:
+        return next(csv.reader([line], delimiter=spec.delimiter), [])
+    return line.split(spec.delimiter)
+
+
+def _check_first_line(path: Path, first: str, spec: FileSpec) -> None:
+    """A headerless line that does not split at all means the file uses another delimiter."""
+    parts = _split(first, spec)
+    n = len(spec.fields)
+    if len(parts) == 1 and n > 1:
+        looks = [d for d in _LIKELY_DELIMITERS if d != spec.delimiter and d in first]
+        hint = f" (it looks {looks[0]!r}-separated)" if looks else ""
+        raise InputError(
+            path, f"wrong delimiter: line does not split into {n} fields on "
+            f"{spec.delimiter!r}{hint}", line=1, value=_clip(first), expected=_describe(spec),
+        )
+    if len(parts) > n:
+        raise InputError(path, f"line has {len(parts)} fields", line=1, value=_clip(first),
+                         expected=_describe(spec))
+
+
+def _match_header(path: Path, names: list[str], specs: tuple[FileSpec, ...]) -> FileSpec:
+    """The first spec whose columns are all in the header; else say what is missing."""
+    present = set(names)
+    for spec in specs:
+        if all(f.header_name in present for f in spec.fields):
+            return spec
+    spec = specs[0]
+    expected = " or ".join(repr(s.layout()) for s in specs)
+    expected = f"a header {expected} (any order, extra columns allowed)"
+    if len(names) == 1 and len(spec.fields) > 1:
+        looks = [d for d in _LIKELY_DELIMITERS if d != spec.delimiter and d in names[0]]
+        hint = f" (it looks {looks[0]!r}-separated)" if looks else ""
+        raise InputError(path, f"wrong delimiter: header does not split on "
+                         f"{spec.delimiter!r}{hint}", line=1, value=_clip(names[0]),
+                         expected=expected)
+    missing = next(f.header_name for f in spec.fields if f.header_name not in present)
+    raise InputError(path, "header lacks a required column", line=1, field=missing,
+                     value=_clip(spec.delimiter.join(names)), expected=expected)
+
+
+def _content_lines(path: Path) -> int:
+    """Lines up to the last non-blank one (DuckDB also ignores trailing blank lines)."""
+    newlines = content = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            body = chunk.rstrip(b"\r\n")
+            if body:
+                content = newlines + body.count(b"\n") + 1
+            newlines += chunk.count(b"\n")
+    return content
+
+
+def _first_blank_line(path: Path) -> int | None:
+    """Slow path, only after a row/line mismatch: the first blank line before the last row."""
+    blank = None
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if raw.strip(b"\r\n"):
+                if blank is not None:
+                    return blank
+            elif blank is None:
+                blank = number
+    return None
+
+
+def _duckdb_error(path: Path, spec: FileSpec, n_fields: int, err: duckdb.Error) -> InputError:
+    """Turn DuckDB's CSV error into an InputError with its line number."""
+    text = str(err)
+    found = re.search(r"CSV Error on Line: (\d+)", text)
+    line = int(found.group(1)) if found else None
+    too_many = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if too_many:
+        return InputError(path, f"line has {too_many.group(2)} fields", line=line,
+                          expected=f"{n_fields} fields: {_describe(spec)}")
+    if "Invalid unicode" in text:
+        return InputError(path, "text is not in the expected encoding", line=line,
+                          expected=f"{spec.encoding} text")
+    lines = text.splitlines() or [text]
+    # DuckDB puts the reason on its first line, or after "Original Line: ..." for line errors.
+    after = next((i + 1 for i, s in enumerate(lines) if s.startswith("Original Line")), 0)
+    reason = next((s for s in lines[after:] if s.strip()), lines[0]).split("Error: ", 1)[-1]
+    return InputError(path, f"cannot be parsed: {reason}", line=line, expected=_describe(spec))
+
+
+def _describe(spec: FileSpec) -> str:
+    kind = "header" if spec.header else "lines"
+    quoting = ", CSV quoting" if spec.quoted else ""
+    return (f"{kind} {spec.layout()!r} separated by {spec.delimiter!r} "
+            f"({spec.encoding}{quoting})")
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
