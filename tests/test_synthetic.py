@@ -258,3 +258,23 @@ def test_movielens_next_movie_is_predictable_beyond_popularity(ml_dir: Path) -> 
     cuts = np.flatnonzero(np.diff(r[:, 0])) + 1
     markov, popularity = _markov_and_popularity_hr10(np.split(r[:, 1], cuts), int(r[:, 1].max()))
     assert markov > 2 * popularity, (markov, popularity)
+
+
+# -------------------------------------------------------------------------------------------------
+# The project's own readers accept the files
+
+
+def test_the_official_format_readers_accept_the_files(ml_dir: Path, tenrec_dir: Path) -> None:
+    import duckdb
+
+    from pcl_pipeline.formats import read_source
+
+    con = duckdb.connect()
+    ml = read_source(con, "movielens", ml_dir)
+    assert ml.format == "ml-1m"
+    assert con.sql(f"SELECT count(*) FROM {ml.tables['ratings']}").fetchall()[0][0] == len(_ml_ratings(ml_dir))
+    tenrec = read_source(con, "tenrec", tenrec_dir)
+    assert tenrec.format == "tenrec-lifelong"
+    for name in TENREC_FILES:
+        table = tenrec.tables[name.removesuffix(".csv")]
+        assert con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == len(_tenrec(tenrec_dir, name))
