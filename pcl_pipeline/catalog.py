@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.settings import DATASETS
@@ -91,6 +91,11 @@ class TaskSpec(_Strict):
     label: Label
     metric: str
     hyperparameters: dict = Field(default_factory=dict)
+    _file: str = PrivateAttr(default="")  # the YAML file it was read from, for error messages
+
+    @property
+    def file(self) -> str:
+        return self._file or f"tasks/{self.dataset}/{self.name}.yaml"
 
     @field_validator("dataset")
     @classmethod
@@ -138,7 +143,9 @@ def load_task_file(path: Path) -> TaskSpec:
         raise InputError(path, "task file is not a mapping", value=type(data).__name__,
                          expected="keys name, dataset, kind, order, description, label, metric")
     try:
-        return TaskSpec(**data)
+        task = TaskSpec(**data)
+        task._file = str(path)
+        return task
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
@@ -202,4 +209,9 @@ def _reorder(folder: Path, tasks: list[TaskSpec], order: list[str]) -> list[Task
     if sorted(order) != sorted(later):
         raise InputError(folder, "task order is not a permutation of the tasks after T1", value=order,
                          expected=f"a permutation of {sorted(later)}")
-    return [tasks[0]] + [later[name].model_copy(update={"order": i + 2}) for i, name in enumerate(order)]
+    reordered = [tasks[0]]
+    for i, name in enumerate(order):
+        task = later[name].model_copy(update={"order": i + 2})
+        task._file = later[name].file
+        reordered.append(task)
+    return reordered

@@ -16,6 +16,7 @@ class Settings:
     tasks_dir: Path  # the task catalog: tasks/<dataset>/*.yaml
     synthetic_scale: float  # PCL_SYNTHETIC_SCALE: multiplies the embedded default's users
     seed: int  # PCL_SEED: one seed for data generation, splits and training
+    task_orders: dict[str, list[str]]  # PCL_TASK_ORDER_<DS>: tasks after T1 in another order (robustness)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -30,12 +31,19 @@ class Settings:
             tasks_dir=Path(env.get("PCL_TASKS_DIR", str(default_tasks_dir()))).expanduser().resolve(),
             synthetic_scale=float(env.get("PCL_SYNTHETIC_SCALE", "1.0")),
             seed=int(env.get("PCL_SEED", "0")),
+            task_orders={ds: [n.strip() for n in env[f"PCL_TASK_ORDER_{ds.upper()}"].split(",") if n.strip()]
+                         for ds in DATASETS if env.get(f"PCL_TASK_ORDER_{ds.upper()}", "").strip()},
         )
 
     def source_label(self, dataset: str) -> str:
         """'embedded' or the real data path, as reported in metadata and summary.json."""
         path = self.data_paths.get(dataset)
         return "embedded" if path is None else str(path)
+
+
+def variant_name(order: list[str] | None) -> str:
+    """Artifacts of a non-default task order live apart from the default ones."""
+    return "default" if not order else "order-" + "-".join(order)
 
 
 def default_tasks_dir() -> Path:

@@ -42,3 +42,24 @@ def _load(device: str):
     for param in model.parameters():
         param.requires_grad_(False)
     return model
+
+
+class RandomTextEncoder:
+    """Ablation: a fixed random unit vector per text (seeded by the text's hash), in place of the
+    sentence transformer, to measure what the task descriptions' semantics contribute."""
+
+    dim = TEXT_DIM
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import hashlib
+
+        rows = []
+        for text in texts:
+            digest = hashlib.sha256(f"{self.seed}:{text}".encode("utf-8")).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            vector = rng.standard_normal(TEXT_DIM).astype(np.float32)
+            rows.append(vector / np.linalg.norm(vector))
+        return np.stack(rows)

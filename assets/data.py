@@ -1,0 +1,123 @@
+"""Data assets of one dataset: raw_logs -> interactions -> sequences -> task_data/<task>."""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from assets import keys
+from assets.metadata import check_metadata, preview
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.data.checks import CheckOutcome, check_interactions, check_task_data
+from pcl_pipeline.stages import data as stages
+from pcl_pipeline.stages.common import fingerprint
+from pcl_pipeline.storage import file_sha256
+from resources.storage import PCLStorage
+
+DATA_CODE_VERSION = "1"  # bump when the preprocessing logic changes
+
+
+def _checks(key, names: tuple[str, ...]) -> list[AssetCheckSpec]:
+    return [AssetCheckSpec(name, asset=key, blocking=True) for name in names]
+
+
+def _results(outcomes: list[CheckOutcome]) -> list[AssetCheckResult]:
+    return [AssetCheckResult(check_name=o.name, passed=o.passed, metadata=check_metadata(o)) for o in outcomes]
+
+
+
+def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsDefinition]:
+    t1 = tasks[0]
+
+    @asset(key=keys.raw_logs(ds), group_name=ds, code_version=DATA_CODE_VERSION, automation_condition=automation)
+    def raw_logs(context: AssetExecutionContext, storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+        """The dataset's files in their official format (real folder or embedded default), read,
+        validated and stored as one Parquet table per file."""
+        layout = storage.layout(ds)
+        with duckdb.get_connection() as con:
+            info = stages.ingest_raw(con, layout, storage.data_path(ds), seed=storage.seed,
+                                     scale=storage.synthetic_scale)
+            files = sorted(layout.raw_dir.glob("*.parquet"))
+            first = layout.raw_dir / f"{t1.label.source}.parquet"
+            shown = preview(con, first if first.exists() else files[0])
+        context.log.info("read %s (%s): %s", info["folder"], info["format"], info["rows"])
+        return MaterializeResult(
+            metadata={"dagster/row_count": sum(info["rows"].values()), "source": storage.source_label(ds),
+                      "format": info["format"], "rows_per_table": MetadataValue.json(info["rows"]),
+                      "files": MetadataValue.json(info["files"]), "preview": shown},
+            data_version=DataVersion(file_sha256(*files)),
+        )
+
+    @asset(key=keys.interactions(ds), deps=[keys.raw_logs(ds)], group_name=ds,
+           code_version=f"{DATA_CODE_VERSION}-{fingerprint(t1.label.model_dump())}", automation_condition=automation,
+           check_specs=_checks(keys.interactions(ds), ("ids_valid", "order_kept", "min_size")))
+    def interactions(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+        """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
+        layout = storage.layout(ds)
+        with duckdb.get_connection() as con:
+            rows = stages.interactions(con, layout, t1, t1.file)
+            outcomes = check_interactions(con, layout.interactions)
+            users, items = con.execute("SELECT count(DISTINCT user_idx), count(DISTINCT item_idx) FROM read_parquet(?)",
+                                       [str(layout.interactions)]).fetchall()[0]
+            shown = preview(con, layout.interactions)
+        return MaterializeResult(
+            metadata={"dagster/row_count": rows, "users": users, "items": items, "source": storage.source_label(ds),
+                      "preview": shown},
+            check_results=_results(outcomes), data_version=DataVersion(file_sha256(layout.interactions)),
+        )
+
+    @asset(key=keys.sequences(ds), deps=[keys.interactions(ds)], group_name=ds, code_version=DATA_CODE_VERSION,
+           automation_condition=automation)
+    def sequences(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+        """Per-user T1 behaviour sequences (the events before any history cut)."""
+        layout = storage.layout(ds)
+        with duckdb.get_connection() as con:
+            rows = stages.sequences(con, layout)
+            items, mean_len = con.execute(
+                "SELECT count(DISTINCT i), avg(length) FROM (SELECT unnest(items) AS i, length FROM read_parquet(?))",
+                [str(layout.sequences)]).fetchall()[0]
+            shown = preview(con, layout.sequences)
+        return MaterializeResult(
+            metadata={"dagster/row_count": rows, "users": rows, "items": items, "mean_length": float(mean_len),
+                      "source": storage.source_label(ds), "preview": shown},
+            data_version=DataVersion(file_sha256(layout.sequences)),
+        )
+
+    return [raw_logs, interactions, sequences] + [_task_data_asset(ds, task, t1, automation) for task in tasks]
+
+
+def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> AssetsDefinition:
+    key = keys.task_data(ds, task.name)
+    first_check = "held_out_targets" if task.kind == "next_item" else "users_disjoint"
+
+    @asset(key=key, deps=[keys.sequences(ds), keys.interactions(ds), keys.raw_logs(ds)], group_name=ds,
+           code_version=f"{DATA_CODE_VERSION}-{fingerprint(task.label.model_dump(), task.kind)}",
+           automation_condition=automation,
+           check_specs=_checks(key, (first_check, "target_not_in_input", "min_size")))
+    def task_data(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+        """One task's rows: the user's T1 sequence as input, its labels, and user-level splits."""
+        layout = storage.layout(ds)
+        paths = layout.task_data(task.name)
+        with duckdb.get_connection() as con:
+            rows = stages.task_data(con, layout, task, t1, seed=storage.seed, task_file=task.file)
+            outcomes = check_task_data(con, paths, task.kind)
+            per_split = dict(con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split",
+                                         [str(paths.rows)]).fetchall())
+            users = con.execute("SELECT count(DISTINCT user_idx) FROM read_parquet(?)", [str(paths.rows)]).fetchall()[0][0]
+            targets = con.execute("SELECT count(*) FROM read_parquet(?)", [str(paths.vocab)]).fetchall()[0][0]
+            shown = preview(con, paths.rows)
+        return MaterializeResult(
+            metadata={"dagster/row_count": rows, "users": users, "targets": targets, "kind": task.kind,
+                      "rows_per_split": MetadataValue.json(per_split), "source": storage.source_label(ds),
+                      "task_file": task.file, "preview": shown},
+            check_results=_results(outcomes), data_version=DataVersion(file_sha256(paths.rows, paths.vocab)),
+        )
+
+    return task_data

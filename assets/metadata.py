@@ -1,0 +1,52 @@
+"""Metadata shown in the Dagster UI: previews, metric tables beside baselines, curves."""
+
+from pathlib import Path
+
+import duckdb
+from dagster import MetadataValue
+
+from pcl_pipeline.data.checks import CheckOutcome
+
+
+def preview(con: duckdb.DuckDBPyConnection, path: Path, limit: int = 5) -> MetadataValue:
+    """The first rows of a Parquet table as a Markdown table."""
+    cursor = con.execute("SELECT * FROM read_parquet(?) LIMIT ?", [str(path), limit])
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return (text[:60] + "...") if len(text) > 63 else text
+
+
+def metrics_table(metrics: dict[str, float], baselines: dict[str, float], baseline_name: str) -> MetadataValue:
+    lines = [f"| metric | model | {baseline_name} |", "|---|---|---|"]
+    for key, value in metrics.items():
+        base = baselines.get(key)
+        lines.append(f"| {key} | {value:.4f} | {'' if base is None else f'{base:.4f}'} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def flat_metrics(result: dict) -> dict[str, MetadataValue]:
+    """Each metric key beside its baseline (popularity_* or majority_accuracy), as floats."""
+    out: dict[str, MetadataValue] = {}
+    prefix = "popularity" if result["baseline_name"] == "popularity" else "majority"
+    for key, value in result["metrics"].items():
+        out[key] = MetadataValue.float(float(value))
+        if key in result["baselines"]:
+            name = "majority_accuracy" if key == "accuracy" and prefix == "majority" else f"{prefix}_{key}"
+            out[name] = MetadataValue.float(float(result["baselines"][key]))
+    return out
+
+
+def curve(png_base64: str) -> MetadataValue:
+    return MetadataValue.md(f"![training curve](data:image/png;base64,{png_base64})")
+
+
+def check_metadata(outcome: CheckOutcome) -> dict:
+    return {"description": outcome.description, **outcome.metadata}

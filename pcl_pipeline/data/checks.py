@@ -1,0 +1,88 @@
+"""Data checks in SQL: what must hold before anything is trained on a table.
+
+Each returns CheckOutcome values; the Dagster layer turns them into blocking asset checks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pcl_pipeline.data.interactions import order_columns, parquet_columns
+from pcl_pipeline.data.task_data import TaskDataPaths
+
+MIN_USERS = 10  # below this a split or table is too small to train or evaluate anything
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+def _one(con: duckdb.DuckDBPyConnection, query: str, params: list[object]) -> tuple:
+    return con.execute(query, params).fetchall()[0]
+
+
+def check_interactions(con: duckdb.DuckDBPyConnection, path: Path) -> list[CheckOutcome]:
+    src = str(path)
+    bad_ids, n_users, n_items, rows = _one(con, """
+        SELECT count(*) FILTER (WHERE user_idx IS NULL OR item_idx IS NULL OR user_idx < 1 OR item_idx < 1
+                                 OR user_idx > (SELECT max(user_idx) FROM read_parquet($1))
+                                 OR item_idx > (SELECT count(DISTINCT item_id) FROM read_parquet($1))),
+               count(DISTINCT user_idx), count(DISTINCT item_idx), count(*)
+        FROM read_parquet($1)""", [src])
+    gaps = _one(con, "SELECT max(user_idx) - count(DISTINCT user_idx) FROM read_parquet(?)", [src])[0]
+    order = order_columns(parquet_columns(con, path))
+    disorder = _one(con, f"""
+        SELECT count(*) FROM (
+            SELECT pos, row_number() OVER (PARTITION BY user_idx ORDER BY {order}) - 1 AS expected
+            FROM read_parquet(?)) WHERE pos <> expected""", [src])[0]
+    return [
+        CheckOutcome("ids_valid", bad_ids == 0 and gaps == 0 and rows > 0,
+                     "user_idx and item_idx are non-null, dense and in 1..n (0 is padding)",
+                     {"bad_rows": bad_ids, "user_id_gaps": gaps, "users": n_users, "items": n_items}),
+        CheckOutcome("order_kept", disorder == 0,
+                     f"each user's positions follow the source order ({order})", {"out_of_order_rows": disorder}),
+        CheckOutcome("min_size", n_users >= MIN_USERS, f"at least {MIN_USERS} users", {"users": n_users}),
+    ]
+
+
+def check_task_data(con: duckdb.DuckDBPyConnection, paths: TaskDataPaths, kind: str) -> list[CheckOutcome]:
+    rows, vocab = str(paths.rows), str(paths.vocab)
+    split_users = dict(con.execute("SELECT split, count(DISTINCT user_idx) FROM read_parquet(?) GROUP BY split",
+                                   [rows]).fetchall())
+    outcomes = []
+    if kind == "next_item":
+        leaked = _one(con, """
+            WITH t AS (SELECT user_idx, list_append(input, target) AS seq FROM read_parquet($1) WHERE split = 'train')
+            SELECT count(*) FROM read_parquet($1) r JOIN t USING (user_idx)
+            WHERE r.split IN ('valid', 'test') AND list_contains(t.seq, r.target)""", [rows])[0]
+        outcomes.append(CheckOutcome("held_out_targets", leaked == 0,
+                                     "leave-one-out: no validation/test target is in the user's training sequence",
+                                     {"leaking_rows": leaked}))
+    else:
+        shared = _one(con, """
+            SELECT count(*) FROM (SELECT user_idx FROM read_parquet($1) WHERE split = 'train'
+                                  INTERSECT SELECT user_idx FROM read_parquet($1) WHERE split = 'test')""", [rows])[0]
+        outcomes.append(CheckOutcome("users_disjoint", shared == 0, "no user is in both train and test",
+                                     {"shared_users": shared}))
+    in_input = 0
+    if kind != "classification":
+        in_input = _one(con, """
+            SELECT count(*) FROM read_parquet(?) r JOIN read_parquet(?) v ON v.idx = r.target
+            WHERE v.backbone_idx IS NOT NULL AND list_contains(r.input, v.backbone_idx)""", [rows, vocab])[0]
+    outcomes.append(CheckOutcome("target_not_in_input", in_input == 0,
+                                 "no target is present in that user's input sequence", {"rows": in_input}))
+    n_targets = _one(con, "SELECT count(*) FROM read_parquet(?)", [vocab])[0]
+    train_classes = _one(con, "SELECT count(DISTINCT target) FROM read_parquet(?) WHERE split = 'train'", [rows])[0]
+    small = {s: split_users.get(s, 0) for s in ("train", "valid", "test")}
+    ok = all(v >= 1 for v in small.values()) and small["train"] >= MIN_USERS and n_targets >= 2 and train_classes >= 2
+    outcomes.append(CheckOutcome("min_size", ok,
+                                 f"every split has users, train has >= {MIN_USERS}, >= 2 targets/classes in train",
+                                 {**{f"{s}_users": v for s, v in small.items()}, "targets": n_targets,
+                                  "train_distinct_targets": train_classes}))
+    return outcomes

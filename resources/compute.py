@@ -1,0 +1,17 @@
+"""The torch device and CPU threads used for training and evaluation."""
+from __future__ import annotations
+
+import torch
+from dagster import ConfigurableResource
+
+from pcl_pipeline.training.device import pick_device
+
+
+class TorchResource(ConfigurableResource):
+    device: str = "auto"  # "auto" = CUDA when available, else CPU; or "cpu", "cuda", "cuda:1"
+    num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+
+    def get_device(self) -> torch.device:
+        if self.num_threads > 0:
+            torch.set_num_threads(self.num_threads)
+        return pick_device(self.device)
