@@ -119,7 +119,14 @@ class TaskSpec(_Strict):
             raise ValueError("label.history_cut belongs to the next_item task (T1)")
         if self.label.after_history_cut and self.kind != "item_rec":
             raise ValueError("label.after_history_cut is only for item_rec tasks")
-        self.params  # validate the overrides now, not at training time
+        model = BackboneParams if self.kind == "next_item" else TaskParams
+        try:
+            model(**self.hyperparameters)  # validate the overrides now, not at training time
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"hyperparameters.{name}: {first['msg']}; allowed for kind {self.kind}: "
+                             f"{', '.join(model.model_fields)}") from None
         return self
 
     @property

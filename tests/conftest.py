@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny catalog (few epochs) and a temporary PCL_HOME / DAGSTER_HOME."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_BACKBONE = {"epochs": 3, "batch_size": 64}
+TINY_TASK = {"epochs": 2, "batch_size": 64}
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def write_tiny_catalog(dest: Path) -> Path:
+    """Copy the shipped catalog with epochs cut down, so the whole graph trains in seconds."""
+    for src in sorted((REPO / "tasks").glob("*/*.yaml")):
+        spec = yaml.safe_load(src.read_text(encoding="utf-8"))
+        spec["hyperparameters"] = dict(TINY_BACKBONE if spec["kind"] == "next_item" else TINY_TASK)
+        target = dest / src.parent.name / src.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+@pytest.fixture
+def tiny_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Environment of a whole tiny project: catalog, PCL_HOME and DAGSTER_HOME under tmp_path."""
+    tasks = write_tiny_catalog(tmp_path / "tasks")
+    home = tmp_path / "pcl_home"
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {"PCL_HOME": str(home), "PCL_TASKS_DIR": str(tasks), "DAGSTER_HOME": str(dagster_home),
+           "PCL_SYNTHETIC_SCALE": "0.5"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_TASK_ORDER_MOVIELENS", "PCL_TASK_ORDER_TENREC"):
+        monkeypatch.delenv(key, raising=False)
+    return {"tasks": tasks, "home": home, "dagster_home": dagster_home, "root": tmp_path}

@@ -1,0 +1,61 @@
+"""The whole graph on tiny data, through Dagster: lineage, artifacts, summary, no forgetting."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from dagster import AssetKey, DagsterInstance, materialize
+
+from pcl_pipeline.definitions import build_definitions
+from pcl_pipeline.settings import DATASETS, Settings
+from tests.conftest import REPO
+
+
+def test_whole_graph_end_to_end(tiny_env):
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(list(defs.assets), resources=defs.resources, instance=instance)
+        assert result.success
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert failed == []
+        init = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt", "T3_rate_5"]))
+        prev = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt", "T2_rate_4plus"]))
+        lineage = init.asset_materialization.metadata["init_from"].value
+        assert lineage == {"asset": "movielens/prompt/T2_rate_4plus", "run_id": prev.run_id}
+
+    summary = json.loads((tiny_env["home"] / "reports" / "summary.json").read_text())
+    assert set(summary["datasets"]) == set(DATASETS)
+    for ds in DATASETS:
+        part = summary["datasets"][ds]
+        assert part["source"] == "embedded"
+        assert [t["order"] for t in part["tasks"]] == [1, 2, 3, 4]
+        assert part["forgetting"]["max_abs_change"] == 0.0
+        for task in part["tasks"]:
+            assert set(task["metrics"]) <= set(task["baselines"]) | {"majority_accuracy"}
+            assert task["trainable_params"] > 0
+        prompt_params = [t["trainable_params"] for t in part["tasks"][1:]]
+        assert max(prompt_params) < part["tasks"][0]["trainable_params"] * 2
+    assert (tiny_env["home"] / "reports" / "summary.md").read_text().startswith("# PCL results")
+
+
+def test_definitions_load_from_workspace(tiny_env):
+    """What `dagster dev -w workspace.yaml` loads: the code location and its asset keys."""
+    code = (
+        "from dagster._core.workspace.load_target import WorkspaceFileTarget\n"
+        "from dagster._core.instance import DagsterInstance\n"
+        "from dagster._core.workspace.context import WorkspaceProcessContext\n"
+        "with DagsterInstance.get() as inst:\n"
+        "    with WorkspaceProcessContext(inst, WorkspaceFileTarget(paths=['workspace.yaml'])) as ctx:\n"
+        "        ws = ctx.create_request_context()\n"
+        "        entries = ws.get_code_location_entries()\n"
+        "        for name, entry in entries.items():\n"
+        "            assert entry.load_error is None, entry.load_error\n"
+        "            repo = next(iter(entry.code_location.get_repositories().values()))\n"
+        "            keys = sorted(n.asset_key.to_user_string() for n in repo.get_asset_node_snaps())\n"
+        "            print(name, len(keys), keys[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "pcl_pipeline.definitions 40 movielens/backbone" in out.stdout
