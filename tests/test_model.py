@@ -1,0 +1,157 @@
+"""PCL mechanics: freezing is exact, the trainable set is exactly prompt + context + adapter,
+inheritance copies p_{k-1}, the loop resumes from its checkpoint, artifacts load strictly."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pcl_pipeline.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
+from pcl_pipeline.catalog import BackboneParams, TaskParams
+from pcl_pipeline.model.pcl import count_parameters
+from pcl_pipeline.model.sasrec import SASRec, SASRecConfig, left_pad
+from pcl_pipeline.training.batches import Split
+from pcl_pipeline.training.loop import LoopConfig, fit
+from pcl_pipeline.training.pretrain import next_item_loss
+from pcl_pipeline.training.prompt_tuning import TaskData, build_task_model, tune_task
+
+D, N_ITEMS, TEXT_DIM = 16, 30, 384
+
+
+def _split(n: int, n_targets: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    seqs = [torch.randint(1, N_ITEMS + 1, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
+            for _ in range(n)]
+    return Split(users=torch.arange(n), inputs=left_pad(seqs, 10),
+                 targets=torch.randint(1 if n_targets > 3 else 0, n_targets, (n,), generator=g))
+
+
+def _backbone() -> SASRec:
+    torch.manual_seed(0)
+    return SASRec(SASRecConfig(n_items=N_ITEMS, hidden=D, blocks=1, heads=2, max_len=10, dropout=0.2)).eval()
+
+
+def _texts(k: int) -> torch.Tensor:
+    return torch.randn(k, TEXT_DIM)
+
+
+@pytest.mark.parametrize("kind,n_targets", [("item_rec", 12), ("classification", 3)])
+def test_backbone_is_bit_identical_after_training_a_task(kind, n_targets):
+    backbone = _backbone()
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    data = TaskData(kind=kind, train=_split(64, n_targets, 1), valid=_split(16, n_targets, 2),
+                    test=_split(16, n_targets, 3), n_targets=n_targets - (kind == "item_rec"), to_target=None)
+    params = TaskParams(epochs=3, batch_size=16, prompt_len=4, adapter_hidden=8)
+    model = build_task_model(backbone, kind, data.n_targets, params, _texts(2), None)
+    prompt_before = model.prompt.weight.detach().clone()
+    metric = "ndcg@10" if kind == "item_rec" else "accuracy"
+    tune_task(model, data, params, metric, seed=0, device=torch.device("cpu"), fingerprint="t")
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(before[key], value), key
+    assert all(not p.requires_grad for p in backbone.parameters())
+    assert not torch.equal(prompt_before, model.prompt.weight)  # the task's own parts did train
+
+
+def test_trainable_parameters_are_exactly_prompt_context_adapter():
+    backbone = _backbone()
+    params = TaskParams(prompt_len=4, context_heads=2)
+    model = build_task_model(backbone, "item_rec", 12, params, _texts(3), None)
+    t, d, n = 4, D, 12
+    prompt = t * d
+    context = (TEXT_DIM * d + d) + (3 * d * d + 3 * d) + (d * d + d)  # projection + attention in/out
+    adapter = (d * d + d) + (n + 1) * d + (n + 1)  # transform + own item table + bias
+    assert count_parameters(model.trainable_parameters()) == prompt + context + adapter
+    trainable_ids = {id(p) for p in model.trainable_parameters()}
+    assert trainable_ids == {id(p) for p in model.parameters() if p.requires_grad}
+    assert set(model.task_state()) == {k for k in model.state_dict() if not k.startswith("backbone.")}
+    clf = build_task_model(backbone, "classification", 3, TaskParams(prompt_len=4, adapter_hidden=8), _texts(2), None)
+    assert count_parameters(clf.trainable_parameters()) == prompt + context + (d * 8 + 8) + (8 * 3 + 3)
+
+
+def test_prompt_is_inherited_from_the_previous_task():
+    backbone = _backbone()
+    previous = torch.randn(4, D)
+    model = build_task_model(backbone, "item_rec", 5, TaskParams(prompt_len=4), _texts(3), previous)
+    assert torch.equal(model.prompt.weight.detach(), previous)
+    with pytest.raises(ValueError, match="inherited prompt has shape"):
+        build_task_model(backbone, "item_rec", 5, TaskParams(prompt_len=8), _texts(3), previous)
+
+
+def test_prompt_only_touches_the_last_t_positions():
+    backbone = _backbone()
+    model = build_task_model(backbone, "item_rec", 5, TaskParams(prompt_len=3), _texts(2), None)
+    layout = model.prompt(10)
+    assert torch.count_nonzero(layout[:7]) == 0 and torch.equal(layout[7:], model.prompt.weight)
+
+
+def test_next_item_loss_full_and_sampled_softmax_are_finite_and_learn():
+    model = _backbone().train()
+    seqs = left_pad([[1, 2, 3, 4, 5], [6, 7, 8]], 11)
+    full = next_item_loss(model, seqs, BackboneParams())
+    sampled = next_item_loss(model, seqs, BackboneParams(sampled_softmax_above=10, num_negatives=8))
+    assert torch.isfinite(full) and torch.isfinite(sampled)
+    full.backward()
+    assert model.item_emb.weight.grad is not None
+
+
+class _Stop(Exception):
+    pass
+
+
+def _regression_fit(checkpoint, stop_at: int | None = None):
+    """A tiny least-squares problem through the real loop; optionally interrupted after an epoch."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1)
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(32, 1, generator=torch.Generator().manual_seed(2))
+
+    def batches(g):
+        yield from torch.randperm(32, generator=g).split(8)
+
+    def step(idx):
+        return ((layer(x[idx]) - y[idx]) ** 2).mean(), len(idx)
+
+    def validate():
+        with torch.no_grad():
+            return -float(((layer(x) - y) ** 2).mean())
+
+    def on_epoch(record):
+        if record["epoch"] == stop_at:
+            raise _Stop  # raised before that epoch's checkpoint: the previous epoch's one remains
+
+    cfg = LoopConfig(epochs=4, patience=100, lr=0.05, weight_decay=0.0, seed=0, fingerprint="f")
+    return fit(list(layer.parameters()), step, batches, validate, layer.state_dict, layer.load_state_dict, cfg,
+               checkpoint, on_epoch=on_epoch)
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    """A run interrupted after epoch 2 and resumed gives exactly the uninterrupted run's result."""
+    full = _regression_fit(None)
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(_Stop):
+        _regression_fit(ckpt, stop_at=3)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    resumed = _regression_fit(ckpt)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.best_score == full.best_score
+    assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)
+    assert not ckpt.exists()  # a finished run leaves no checkpoint behind
+
+
+def test_artifact_roundtrip_and_strict_loading(tmp_path):
+    paths = ArtifactPaths.at(tmp_path, "a")
+    tensors = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3)}
+    manifest = save_artifact(paths, tensors, {"task": "T2", "init_from": None})
+    loaded, got = load_artifact(paths, {"w": (2, 3), "b": (3,)})
+    assert torch.equal(loaded["w"], tensors["w"]) and got["task"] == "T2" and got["sha256"] == manifest["sha256"]
+    with pytest.raises(ArtifactError, match=r"w: shape \(2, 3\), expected \(3, 2\)"):
+        load_artifact(paths, {"w": (3, 2), "b": (3,)})
+    with pytest.raises(ArtifactError, match=r"missing keys \['c'\]"):
+        load_artifact(paths, {"w": (2, 3), "b": (3,), "c": (1,)})
+    data = bytearray(paths.tensors.read_bytes())
+    data[-1] ^= 0xFF
+    paths.tensors.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="does not match the manifest"):
+        load_artifact(paths)
+    paths.manifest.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="manifest is not valid JSON"):
+        load_artifact(paths)
