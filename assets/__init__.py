@@ -1,7 +1,7 @@
 """Dagster assets: thin functions that read inputs, call pcl_pipeline, write outputs and metadata."""
+from dagster import AssetsDefinition
 
-from dagster import AssetsDefinition, AutomationCondition
-
+from assets.automation import pcl_condition, report_condition
 from assets.backbone import backbone_asset
 from assets.data import data_assets
 from assets.evals import eval_asset
@@ -11,14 +11,14 @@ from assets.text import text_asset
 from pcl_pipeline.catalog import TaskSpec
 
 
-def dataset_assets(ds: str, tasks: list[TaskSpec], automation: AutomationCondition | None = None) -> list[AssetsDefinition]:
+def dataset_assets(ds: str, tasks: list[TaskSpec]) -> list[AssetsDefinition]:
     """The whole graph of one dataset for its catalog (tasks in order, T1 first)."""
-    t1 = tasks[0]
+    t1, auto = tasks[0], pcl_condition()
     return (
-        data_assets(ds, tasks, automation)
-        + [text_asset(ds, task, automation) for task in tasks]
-        + [backbone_asset(ds, t1, automation)]
-        + [prompt_asset(ds, tasks[: k + 1], automation) for k in range(1, len(tasks))]
-        + [eval_asset(ds, task, t1, automation) for task in tasks]
-        + [report_asset(ds, tasks, automation)]
+        data_assets(ds, tasks, auto)
+        + [text_asset(ds, task, auto) for task in tasks]
+        + [backbone_asset(ds, t1, auto)]
+        + [prompt_asset(ds, tasks[: k + 1], auto) for k in range(1, len(tasks))]
+        + [eval_asset(ds, task, t1, auto) for task in tasks]
+        + [report_asset(ds, tasks, report_condition())]
     )

@@ -49,14 +49,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate_task(args: argparse.Namespace) -> int:
+    from pcl_pipeline.catalog import check_new_task
+
+    settings = Settings.from_env()
+    task = check_new_task(settings.tasks_dir, Path(args.file))
+    print(f"ok: {task.dataset}/{task.name} ({task.kind}, order {task.order}) can be added to {settings.tasks_dir}")
+    return 0
+
+
+def cmd_add_task(args: argparse.Namespace) -> int:
+    """Validate, copy into the catalog, then materialize only what is missing (the new task's
+    task_data, task_text, prompt and eval) and the dataset's report."""
+    import shutil
+
+    from dagster import AssetKey
+
+    from pcl_pipeline.catalog import check_new_task
+    from pcl_pipeline.definitions import build_definitions
+
+    settings = Settings.from_env()
+    source = Path(args.file)
+    task = check_new_task(settings.tasks_dir, source)
+    target = settings.tasks_dir / task.dataset / source.name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+        print(f"added {target}")
+    if args.no_materialize:
+        return 0
+    defs = build_definitions(settings)
+    instance = _instance()
+    report = AssetKey([task.dataset, "report"])
+    keys = [key for key in defs.resolve_asset_graph().get_all_asset_keys()
+            if key.path[0] == task.dataset and instance.get_latest_materialization_event(key) is None]
+    selection = sorted(set(keys) | {report}, key=lambda k: k.to_user_string())
+    print("materializing: " + ", ".join(k.to_user_string() for k in selection))
+    t0 = time.perf_counter()
+    if not materialize_selection(settings, selection):
+        print("materialization failed; see the run's logs", file=sys.stderr)
+        return 1
+    print(f"done in {time.perf_counter() - t0:.1f} s; summary: {reports_dir(settings.home) / 'summary.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="pcl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="materialize the whole graph of both datasets and print the summary")
+    validate = sub.add_parser("validate-task", help="check a task file against the catalog it would join")
+    validate.add_argument("file")
+    add = sub.add_parser("add-task", help="add a task file to the catalog and materialize only its assets")
+    add.add_argument("file")
+    add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
     args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task}
     try:
-        return {"run": cmd_run}[args.command](args)
+        return commands[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -222,3 +222,28 @@ def _reorder(folder: Path, tasks: list[TaskSpec], order: list[str]) -> list[Task
         task._file = later[name].file
         reordered.append(task)
     return reordered
+
+
+def check_new_task(tasks_dir: Path, path: Path) -> TaskSpec:
+    """Validate a task file against the catalog it is about to join: a new name, placed after the
+    current last task (adding in the middle would change the inheritance chain of later tasks
+    and so retrain them). Returns the task."""
+    task = load_task_file(path)
+    folder = Path(tasks_dir) / task.dataset
+    existing = [t for t in load_catalog(tasks_dir, task.dataset)
+                if Path(t.file).resolve() != Path(path).resolve()]
+    last = max(existing, key=lambda t: t.order)
+    for other in existing:
+        if other.name == task.name:
+            raise InputError(path, f"a task of this name is already in the catalog ({other.file})", field="name",
+                             value=task.name, expected="a new task name")
+    if task.order <= last.order:
+        raise InputError(path, f"the task is not placed after the current last task ({last.name}, order {last.order})",
+                         field="order", value=task.order, expected=f"an order > {last.order}")
+    if task.kind == "next_item":
+        raise InputError(path, "the catalog already has its next_item task (T1)", field="kind", value=task.kind,
+                         expected="item_rec or classification")
+    target = folder / Path(path).name
+    if target.exists() and target.resolve() != Path(path).resolve():
+        raise InputError(path, f"{target} already exists", expected="a file name not used in the catalog")
+    return task

@@ -8,6 +8,7 @@ from dagster import Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 
 from assets import dataset_assets
+from assets.automation import automation_sensor, new_task_files_sensor, retrain_job, retrain_schedule
 from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.settings import DATASETS, Settings
 from resources import PCLStorage, TextEncoderResource, TorchResource
@@ -29,6 +30,10 @@ def build_definitions(settings: Settings) -> Definitions:
         # One process per run: the default multiprocess executor re-imports torch for every step
         # (a 7-asset chain took 75 s against 8 s in process). Swap for k8s/celery at scale.
         executor=in_process_executor,
+        jobs=[retrain_job],
+        schedules=[retrain_schedule()],
+        sensors=[automation_sensor(),
+                 new_task_files_sensor(settings.tasks_dir, {ds: {t.name for t in ts} for ds, ts in catalogs.items()})],
     )
 
 

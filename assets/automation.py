@@ -1,0 +1,123 @@
+"""Automation: what materializes by itself, the scheduled retraining, and the new-task sensor.
+
+- Every asset carries `pcl_condition()`: materialize when missing (including an asset that is
+  new in this code version, such as a newly added task's assets), or when one of its
+  dependencies produced a new data version, or when its own code version changed. Data versions
+  are content hashes, so a re-run that produces identical bytes stops the propagation there:
+  unchanged assets are skipped.
+- The report additionally re-runs whenever one of its evals is updated (a new task's eval).
+- `retrain_schedule` re-ingests the raw logs on a cron (off by default); the condition above
+  then retrains exactly what the new data changed.
+- `new_task_files_sensor` notices task files that the loaded code does not know yet and asks
+  the webserver to reload the code location, after which the automation sensor materializes
+  the new task's assets.
+"""
+import os
+from pathlib import Path
+
+from dagster import (
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from assets import keys
+from pcl_pipeline.settings import DATASETS
+
+
+def missing_or_new() -> AutomationCondition:
+    """Like AutomationCondition.on_missing(), but also true for an asset that is missing at its
+    very first evaluation (on_missing() treats the first evaluation as "handled", so a newly
+    added asset would never run; dagster issue #25721)."""
+    handled = (AutomationCondition.newly_requested() | AutomationCondition.newly_updated()).with_label("handled")
+    return (
+        AutomationCondition.in_latest_time_window()
+        & AutomationCondition.missing().newly_true().since(handled).with_label("missing_since_last_handled")
+        & ~AutomationCondition.any_deps_missing()
+    ).with_label("missing_or_new")
+
+
+def inputs_changed() -> AutomationCondition:
+    """A dependency has a new data version, or this asset's code version changed."""
+    return (
+        (AutomationCondition.any_deps_match(AutomationCondition.data_version_changed())
+         | AutomationCondition.code_version_changed()).since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("inputs_changed")
+
+
+def pcl_condition() -> AutomationCondition:
+    return (missing_or_new() | inputs_changed()).with_label("pcl")
+
+
+def report_condition() -> AutomationCondition:
+    return (pcl_condition() | AutomationCondition.eager()).with_label("pcl_report")
+
+
+def automation_sensor() -> AutomationConditionSensorDefinition:
+    # Dagster's generated default sensor starts STOPPED under `dagster dev`; this one runs unless
+    # PCL_AUTOMATION=off (tests that drive the UI turn it off to launch runs themselves).
+    running = os.environ.get("PCL_AUTOMATION", "on").lower() not in {"off", "0", "false"}
+    return AutomationConditionSensorDefinition(
+        "pcl_automation", target=AssetSelection.all(), minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+    )
+
+
+retrain_job = define_asset_job("reingest_raw_logs", selection=AssetSelection.assets(*[keys.raw_logs(ds) for ds in DATASETS]))
+
+
+def retrain_schedule() -> ScheduleDefinition:
+    """Re-ingest the raw logs on PCL_RETRAIN_CRON (default 03:00 daily); off until turned on."""
+    return ScheduleDefinition(
+        name="scheduled_retraining", job=retrain_job, cron_schedule=os.environ.get("PCL_RETRAIN_CRON", "0 3 * * *"),
+        default_status=DefaultScheduleStatus.STOPPED,
+        description="Re-ingests the raw logs; the automation conditions retrain only what the new data changed.",
+    )
+
+
+def new_task_files_sensor(tasks_dir: Path, known: dict[str, set[str]]):
+    """Sensor: YAML files under tasks_dir/<ds>/ that the loaded definitions do not contain yet
+    trigger a reload of the code location through the webserver's GraphQL API
+    (PCL_WEBSERVER_HOST / PCL_WEBSERVER_PORT, default 127.0.0.1:3000)."""
+
+    @sensor(name="new_task_files", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+    def new_task_files(context: SensorEvaluationContext):
+        from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+        from pcl_pipeline.catalog import load_task_file
+        from pcl_pipeline.errors import InputError
+
+        new: list[str] = []
+        for ds in DATASETS:
+            for path in sorted((tasks_dir / ds).glob("*.y*ml")):
+                try:
+                    name = load_task_file(path).name
+                except InputError as exc:
+                    context.log.warning(f"ignoring invalid task file: {exc}")
+                    continue
+                if name not in known.get(ds, set()):
+                    new.append(f"{ds}/{name}")
+        if not new:
+            return SkipReason("no new task files")
+        host = os.environ.get("PCL_WEBSERVER_HOST", "127.0.0.1")
+        port = int(os.environ.get("PCL_WEBSERVER_PORT", "3000"))
+        location = os.environ.get("PCL_CODE_LOCATION", "pcl_pipeline.definitions")
+        try:
+            DagsterGraphQLClient(host, port_number=port).reload_repository_location(location)
+        except (DagsterGraphQLClientError, OSError) as exc:
+            return SkipReason(f"new task files {new}, but reloading code location {location!r} at {host}:{port} "
+                              f"failed: {exc}. Reload it from the UI (Deployment > Reload) instead.")
+        return SkipReason(f"new task files {new}: reloaded code location {location!r}; "
+                          "the automation sensor materializes their assets")
+
+    return new_task_files
