@@ -1,0 +1,86 @@
+"""UI smoke test: `dagster dev` serves the whole graph with its edges and runs a launched selection.
+
+Starts the real server (tests/ui_server.py) on a free port with all state under tmp_path, reads
+the asset graph through GraphQL as the UI does, launches a materialization of the three data
+assets of movielens through GraphQL, waits for SUCCESS, and stops the server by its PID.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterRunStatus
+
+from pcl_pipeline.catalog import load_catalog
+from pcl_pipeline.settings import DATASETS
+from ui_server import REPO_ROOT, group_members, start_ui
+
+ASSET_NODES = "query { assetNodes { assetKey { path } dependencyKeys { path } } }"
+RUN_MATERIALIZATIONS = """
+query ($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { assetMaterializations { assetKey { path } } } }
+}
+"""
+SELECTION = [["movielens", "raw_logs"], ["movielens", "interactions"], ["movielens", "sequences"]]
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def expected_graph(tasks_dir: Path) -> tuple[set[str], dict[str, set[str]], dict[str, list[str]]]:
+    """Every asset key of both datasets (as 'a/b/c') and the edges the design promises."""
+    keys: set[str] = set()
+    must_depend: dict[str, set[str]] = {}
+    orders: dict[str, list[str]] = {}
+    for ds in DATASETS:
+        names = [t.name for t in load_catalog(tasks_dir, ds)]
+        orders[ds] = names
+        keys |= {f"{ds}/raw_logs", f"{ds}/interactions", f"{ds}/sequences", f"{ds}/backbone", f"{ds}/report"}
+        keys |= {f"{ds}/{kind}/{n}" for n in names for kind in ("task_data", "task_text", "eval")}
+        keys |= {f"{ds}/prompt/{n}" for n in names[1:]}
+        for k, name in enumerate(names[1:], start=2):  # task order k = position in the catalog
+            deps = {f"{ds}/backbone", f"{ds}/task_data/{name}"} | {f"{ds}/task_text/{n}" for n in names[:k]}
+            if k >= 3:  # knowledge inheritance: p_k starts from the trained p_{k-1}
+                deps.add(f"{ds}/prompt/{names[k - 2]}")
+            must_depend[f"{ds}/prompt/{name}"] = deps
+    return keys, must_depend, orders
+
+
+def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
+    tasks_dir = REPO_ROOT / "tasks"
+    keys, must_depend, orders = expected_graph(tasks_dir)
+    assert all(len(names) >= 3 for names in orders.values()), orders  # inheritance edges are exercised
+
+    with start_ui(tmp_path, env={"PCL_TASKS_DIR": str(tasks_dir), "PCL_SYNTHETIC_SCALE": "0.5"}) as ui:
+        pid, pgid = ui.pid, ui.pgid
+
+        # -- the graph, as the UI's asset lineage reads it -------------------------------------
+        nodes = ui.graphql(ASSET_NODES)["assetNodes"]
+        deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+        assert set(deps) == keys, f"missing: {sorted(keys - set(deps))}, unexpected: {sorted(set(deps) - keys)}"
+        for prompt, needed in must_depend.items():
+            assert needed <= deps[prompt], f"{prompt} lacks upstream {sorted(needed - deps[prompt])}"
+        for ds, names in orders.items():  # p_2 starts random: no prompt upstream of the first prompt
+            assert not any(d.startswith(f"{ds}/prompt/") for d in deps[f"{ds}/prompt/{names[1]}"])
+            assert deps[f"{ds}/interactions"] == {f"{ds}/raw_logs"}
+            assert deps[f"{ds}/sequences"] == {f"{ds}/interactions"}
+
+        # -- a launched run of a small selection (data assets only, no training) --------------
+        client = ui.client()
+        run_id = client.submit_job_execution("__ASSET_JOB", asset_selection=SELECTION)
+        deadline = time.monotonic() + 120
+        status = client.get_run_status(run_id)
+        while status not in FINISHED and time.monotonic() < deadline:
+            time.sleep(1)
+            status = client.get_run_status(run_id)
+        assert status == DagsterRunStatus.SUCCESS, f"run {run_id} ended {status}\n{ui.log_tail()}"
+
+        run = ui.graphql(RUN_MATERIALIZATIONS, {"runId": run_id})["runOrError"]
+        assert sorted(m["assetKey"]["path"] for m in run["assetMaterializations"]) == sorted(SELECTION)
+        assert any((tmp_path / "pcl_home").rglob("*.parquet")), "the run wrote nothing under PCL_HOME"
+
+        ui.stop()
+        # The server and every process it spawned (webserver, daemon, code server, run) are gone.
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert group_members(pgid) == []
