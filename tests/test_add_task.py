@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import yaml
 from dagster import AssetKey, DagsterInstance, evaluate_automation_conditions, materialize
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.data_version import StaleStatus
+from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from pcl_pipeline.__main__ import main
 from pcl_pipeline.definitions import build_definitions
@@ -54,7 +55,7 @@ def test_adding_a_task_materializes_only_its_assets_and_the_report(tiny_env, cap
     changed = {key for key in after if after[key] != before.get(key)}
     assert changed == NEW_KEYS | {AssetKey(["movielens", "report"])}
 
-    resolver = CachingStaleStatusResolver(instance, graph)
+    resolver = get_stale_status_resolver(instance, list(after_defs.assets))
     stale = {k for k in graph.get_all_asset_keys() if resolver.get_status(k) != StaleStatus.FRESH}
     assert stale == set()
     assert "T5_age" in (tiny_env["home"] / "reports" / "summary.md").read_text()
