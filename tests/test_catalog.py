@@ -94,3 +94,17 @@ def test_task_order_is_data():
                                                    ("T3_video_like", 4)]
     with pytest.raises(InputError, match="not a permutation"):
         load_catalog(REPO / "tasks", "tenrec", order=["T4_age"])
+
+
+def test_another_task_order_gets_separate_artifacts(monkeypatch, tmp_path):
+    from pcl_pipeline.settings import Settings
+    from resources.storage import PCLStorage
+
+    env = {"PCL_HOME": str(tmp_path), "PCL_TASK_ORDER_TENREC": "T3_video_like, T2_article_rec,T4_age"}
+    storage = PCLStorage.from_settings(Settings.from_env(env))
+    default, reordered = storage.layout("movielens"), storage.layout("tenrec")
+    assert default.variant == "default"
+    assert reordered.variant == "order-T3_video_like-T2_article_rec-T4_age"
+    assert reordered.prompt("T2_article_rec").tensors != PCLStorage(home=str(tmp_path)).layout("tenrec").prompt(
+        "T2_article_rec").tensors
+    assert reordered.interactions == PCLStorage(home=str(tmp_path)).layout("tenrec").interactions  # data is shared
