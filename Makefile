@@ -4,7 +4,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
-TORCH_SPEC ?= $(if $(HAS_CUDA),torch>=2.4\,<=2.14.1,torch==2.13.0)
+CPU_TORCH := torch==2.13.0
+CUDA_TORCH := torch>=2.4,<=2.14.1
+TORCH_SPEC ?= $(if $(HAS_CUDA),$(CUDA_TORCH),$(CPU_TORCH))
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export PCL_HOME ?= $(CURDIR)/.pcl
@@ -17,7 +19,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(subst \,,$(TORCH_SPEC))"
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 

@@ -63,7 +63,7 @@ class BackboneParams(_Strict):
     weight_decay: float = 0.0
     batch_size: int = 128
     epochs: int = 40
-    patience: int = 5  # epochs without validation NDCG@10 improvement before stopping
+    patience: int = 10  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
     sampled_softmax_above: int = 50_000  # vocabulary size above which T1 uses sampled softmax
     num_negatives: int = 1024  # negatives per batch for the sampled softmax
 
