@@ -66,18 +66,29 @@ def write_summary(home: Path, datasets: dict[str, dict]) -> dict:
     return summary
 
 
+def _pair(task: dict, key: str) -> str:
+    base = "majority_accuracy" if key == "accuracy" and "majority_accuracy" in task["baselines"] else key
+    return f"{task['metrics'][key]:.4f} / {task['baselines'][base]:.4f}"
+
+
 def summary_markdown(summary: dict) -> str:
-    lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", ""]
+    """Tables for people: each metric as `model / trivial baseline` on the same test split."""
+    lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", "",
+             "Cells read `model / baseline` (popularity for item tasks, majority class for classification).", ""]
     for name, ds in summary["datasets"].items():
         lines += [f"## {name} (source: {ds['source']})", "",
-                  "| task | kind | metric | model | baseline | cold-start n | trainable params | train s |",
+                  "| task | kind | metric | metric: model / baseline | hr@10 or macro-F1 | cold-start n, hr@10 "
+                  "| trainable params | train s |",
                   "|---|---|---|---|---|---|---|---|"]
         for t in ds["tasks"]:
-            m = t["metric"]
-            base_key = "majority_accuracy" if m == "accuracy" and "majority_accuracy" in t["baselines"] else m
-            cold = t.get("cold_start", {}).get("n", "-") if t.get("cold_start") else "-"
-            lines.append(f"| {t['name']} | {t['kind']} | {m} | {t['metrics'][m]:.4f} | "
-                         f"{t['baselines'][base_key]:.4f} ({t['baseline_name']}) | {cold} | "
+            if t["kind"] == "classification":
+                second, cold = f"macro_f1 {_pair(t, 'macro_f1')}", "-"
+            else:
+                second = f"hr@10 {_pair(t, 'hr@10')}"
+                c = t.get("cold_start") or {}
+                cold = f"{c.get('n', 0)}" + (f": {c['model']['hr@10']:.4f} / {c['popularity']['hr@10']:.4f}"
+                                             if c.get("n") else "")
+            lines.append(f"| {t['name']} | {t['kind']} | {t['metric']} | {_pair(t, t['metric'])} | {second} | {cold} | "
                          f"{t['trainable_params']} | {t['wall_seconds']:.1f} |")
         f = ds["forgetting"]
         lines += ["", f"Forgetting: max |change| over all metrics after the last task = {f['max_abs_change']}", ""]
