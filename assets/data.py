@@ -45,11 +45,17 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
             info = stages.ingest_raw(con, layout, storage.data_path(ds), seed=storage.seed,
                                      scale=storage.synthetic_scale)
             files = sorted(layout.raw_dir.glob("*.parquet"))
-            first = layout.raw_dir / f"{t1.label.source}.parquet"
-            shown = preview(con, first if first.exists() else files[0])
+            t1_table = layout.raw_dir / f"{t1.label.source}.parquet"  # absent: interactions will say so
+            shown = preview(con, t1_table if t1_table.exists() else files[0])
+            counts = {}
+            if t1_table.exists():
+                users, items = con.execute("SELECT count(DISTINCT user_id), count(DISTINCT item_id) "
+                                           "FROM read_parquet(?)", [str(t1_table)]).fetchall()[0]
+                counts = {f"users_in_{t1_table.stem}": users, f"items_in_{t1_table.stem}": items}
         context.log.info("read %s (%s): %s", info["folder"], info["format"], info["rows"])
         return MaterializeResult(
             metadata={"dagster/row_count": sum(info["rows"].values()), "source": storage.source_label(ds),
+                      **counts,
                       "format": info["format"], "rows_per_table": MetadataValue.json(info["rows"]),
                       "files": MetadataValue.json(info["files"]), "preview": shown},
             data_version=DataVersion(file_sha256(*files)),
