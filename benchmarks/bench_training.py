@@ -2,6 +2,7 @@
 
     python benchmarks/bench_training.py --scale 1 --epochs 3            # CPU only
     python benchmarks/bench_training.py --scale 20 --devices cpu,cuda   # CPU baseline beside CUDA
+    python benchmarks/bench_training.py --scale 100 --devices cuda,cuda:1024   # batch 128 vs 1024
 
 Data: the embedded MovieLens default at --scale, through the real readers and DuckDB stages.
 Prints sequences/s per phase and device, and the ratio against the CPU run (the baseline).
@@ -39,22 +40,23 @@ def prepare(home: Path, scale: float) -> tuple[Layout, list]:
     return layout, tasks
 
 
-def bench(layout: Layout, tasks: list, device: torch.device, epochs: int) -> dict:
+def bench(layout: Layout, tasks: list, device: torch.device, epochs: int, batch_size: int | None) -> dict:
     t1, t2 = tasks[0], tasks[1]
-    params = BackboneParams(**{**t1.hyperparameters, "epochs": epochs, "patience": epochs})
+    size = {"batch_size": batch_size} if batch_size else {}
+    params = BackboneParams(**{**t1.hyperparameters, "epochs": epochs, "patience": epochs, **size})
     data = load_next_item_data(layout, t1)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     backbone, fit = pretrain_backbone(data, params, seed=0, device=device, fingerprint=f"bench-{device}")
     wall = time.perf_counter() - t0
-    task_params = TaskParams(**{**t2.hyperparameters, "epochs": epochs, "patience": epochs})
+    task_params = TaskParams(**{**t2.hyperparameters, "epochs": epochs, "patience": epochs, **size})
     task_data = load_task_data(layout, t2, backbone.cfg.n_items, backbone.cfg.max_len)
     texts = torch.randn(2, 384)  # throughput only: the encoder's output values do not change the cost
     model = build_task_model(backbone, t2.kind, task_data.n_targets, task_params, texts, None)
     t1_wall = time.perf_counter()
     tfit = tune_task(model, task_data, task_params, t2.metric, seed=0, device=device, fingerprint=f"bench-{device}")
-    return {"device": str(device), "backbone_seq_s": fit.throughput, "backbone_wall": wall,
+    return {"device": f"{device}/{params.batch_size}", "backbone_seq_s": fit.throughput, "backbone_wall": wall,
             "backbone_valid_ndcg10": fit.best_score, "prompt_seq_s": tfit.throughput,
             "prompt_wall": time.perf_counter() - t1_wall, "train_sequences": len(data.train),
             "prompt_rows": len(task_data.train)}
@@ -64,19 +66,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--devices", default="cpu" + (",cuda" if torch.cuda.is_available() else ""))
+    parser.add_argument("--devices", default="cpu" + (",cuda" if torch.cuda.is_available() else ""),
+                        help="comma-separated; the first is the baseline; DEVICE:BATCH sets a batch size")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         layout, tasks = prepare(Path(tmp), args.scale)
-        rows = [bench(layout, tasks, torch.device(d), args.epochs) for d in args.devices.split(",")]
+        rows = []
+        for spec in args.devices.split(","):
+            name, _, batch = spec.partition(":")
+            rows.append(bench(layout, tasks, torch.device(name), args.epochs, int(batch) if batch else None))
     base = rows[0]
     print(f"\nscale {args.scale}, {rows[0]['train_sequences']} T1 training sequences, {rows[0]['prompt_rows']} T2 rows, "
           f"{args.epochs} epochs, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
-    print(f"{'device':<8} {'backbone seq/s':>15} {'x base':>7} {'prompt seq/s':>13} {'x base':>7} "
+    print(f"{'device/batch':<14} {'backbone seq/s':>15} {'x base':>7} {'prompt seq/s':>13} {'x base':>7} "
           f"{'backbone s':>11} {'valid ndcg@10':>14}")
     for r in rows:
-        print(f"{r['device']:<8} {r['backbone_seq_s']:>15.0f} {r['backbone_seq_s'] / base['backbone_seq_s']:>7.2f} "
+        print(f"{r['device']:<14} {r['backbone_seq_s']:>15.0f} {r['backbone_seq_s'] / base['backbone_seq_s']:>7.2f} "
               f"{r['prompt_seq_s']:>13.0f} {r['prompt_seq_s'] / base['prompt_seq_s']:>7.2f} "
               f"{r['backbone_wall']:>11.1f} {r['backbone_valid_ndcg10']:>14.4f}")
     print(f"(baseline: the {base['device']} run in this process; CUDA runs use bf16 autocast)")
