@@ -7,6 +7,7 @@ assets of movielens through GraphQL, waits for SUCCESS, and stops the server by 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -46,8 +47,19 @@ def expected_graph(tasks_dir: Path) -> tuple[set[str], dict[str, set[str]], dict
     return keys, must_depend, orders
 
 
+NEW_TASK = """name: T5_age
+dataset: movielens
+kind: classification
+order: 5
+description: User age bracket prediction from the rating sequence. Metric accuracy.
+label: {source: users, column: age}
+metric: accuracy
+"""
+
+
 def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
-    tasks_dir = REPO_ROOT / "tasks"
+    tasks_dir = tmp_path / "tasks"
+    shutil.copytree(REPO_ROOT / "tasks", tasks_dir)  # the shipped catalog, in a copy the test may extend
     keys, must_depend, orders = expected_graph(tasks_dir)
     assert all(len(names) >= 3 for names in orders.values()), orders  # inheritance edges are exercised
 
@@ -78,6 +90,16 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         run = ui.graphql(RUN_MATERIALIZATIONS, {"runId": run_id})["runOrError"]
         assert sorted(m["assetKey"]["path"] for m in run["assetMaterializations"]) == sorted(SELECTION)
         assert any((tmp_path / "pcl_home").rglob("*.parquet")), "the run wrote nothing under PCL_HOME"
+
+        # -- a new task file appears after a code-location reload (what new_task_files does) ----
+        (tasks_dir / "movielens" / "T5_age.yaml").write_text(NEW_TASK, encoding="utf-8")
+        client.reload_repository_location("pcl_pipeline.definitions")
+        nodes = ui.graphql(ASSET_NODES)["assetNodes"]
+        deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+        new = {f"movielens/{kind}/T5_age" for kind in ("task_data", "task_text", "prompt", "eval")}
+        assert set(deps) == keys | new
+        assert f"movielens/prompt/{orders['movielens'][-1]}" in deps["movielens/prompt/T5_age"]
+        assert "movielens/eval/T5_age" in deps["movielens/report"]
 
         ui.stop()
         # The server and every process it spawned (webserver, daemon, code server, run) are gone.
