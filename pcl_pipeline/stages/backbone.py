@@ -7,7 +7,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 import torch
 
-from pcl_pipeline.artifacts import load_artifact, save_artifact
+from pcl_pipeline.artifacts import load_artifact, load_manifest, save_artifact
 from pcl_pipeline.catalog import BackboneParams, TaskSpec
 from pcl_pipeline.evaluation.protocol import evaluate_ranking
 from pcl_pipeline.layout import Layout
@@ -60,8 +60,6 @@ def train_backbone(layout: Layout, t1: TaskSpec, *, seed: int, device: torch.dev
 
 def load_backbone(layout: Layout, device: torch.device) -> tuple[SASRec, dict]:
     """The stored backbone, frozen and in eval mode, after strict shape and hash checks."""
-    from pcl_pipeline.artifacts import load_manifest
-
     manifest = load_manifest(layout.backbone)
     model = SASRec(SASRecConfig(**manifest["model_config"]))
     tensors, manifest = load_artifact(layout.backbone, {k: tuple(v.shape) for k, v in model.state_dict().items()})
