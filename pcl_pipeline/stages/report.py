@@ -71,6 +71,13 @@ def _pair(task: dict, key: str) -> str:
     return f"{task['metrics'][key]:.4f} / {task['baselines'][base]:.4f}"
 
 
+def _link(step: dict) -> str:
+    source = step.get("init_from")
+    if not source:
+        return f"{step['task']} [{step['artifact_sha256'][:8]}]"
+    return f"{step['task']} [{step['artifact_sha256'][:8]}, p from {source['asset']} run {str(source['run_id'])[:8]}]"
+
+
 def summary_markdown(summary: dict) -> str:
     """Tables for people: each metric as `model / trivial baseline` on the same test split."""
     lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", "",
@@ -90,6 +97,8 @@ def summary_markdown(summary: dict) -> str:
                                              if c.get("n") else "")
             lines.append(f"| {t['name']} | {t['kind']} | {t['metric']} | {_pair(t, t['metric'])} | {second} | {cold} | "
                          f"{t['trainable_params']} | {t['wall_seconds']:.1f} |")
+        if ds.get("lineage"):
+            lines += ["", "Lineage: " + " -> ".join(_link(step) for step in ds["lineage"])]
         f = ds["forgetting"]
         lines += ["", f"Forgetting: max |change| over all metrics after the last task = {f['max_abs_change']}", ""]
         lines.append("| after \\ task | " + " | ".join(t["name"] for t in ds["tasks"]) + " |")
