@@ -59,3 +59,20 @@ def test_definitions_load_from_workspace(tiny_env):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "pcl_pipeline.definitions 40 movielens/backbone" in out.stdout
+
+
+def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):
+    """Task order is data: the same tasks in another order, with their own artifacts and lineage."""
+    monkeypatch.setenv("PCL_TASK_ORDER_TENREC", "T4_age,T3_video_like,T2_article_rec")
+    defs = build_definitions(Settings.from_env())
+    graph = defs.resolve_asset_graph()
+    assert AssetKey(["tenrec", "prompt", "T4_age"]) in graph.get(AssetKey(["tenrec", "prompt", "T3_video_like"])).parent_keys
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                           selection=[k for k in graph.get_all_asset_keys() if k.path[0] == "tenrec"]).success
+    variant = tiny_env["home"] / "tenrec" / "variants" / "order-T4_age-T3_video_like-T2_article_rec"
+    report = json.loads((variant / "report.json").read_text())
+    assert [t["name"] for t in report["tasks"]] == ["T1_next_item", "T4_age", "T3_video_like", "T2_article_rec"]
+    assert report["lineage"][2]["init_from"]["asset"] == "tenrec/prompt/T4_age"
+    assert report["forgetting"]["max_abs_change"] == 0.0
+    assert not (tiny_env["home"] / "tenrec" / "variants" / "default").exists()
