@@ -68,7 +68,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
         layout = storage.layout(ds)
         with duckdb.get_connection() as con:
-            rows = stages.interactions(con, layout, t1, t1.file)
+            rows = stages.interactions(con, layout, t1)
             outcomes = check_interactions(con, layout.interactions)
             users, items = con.execute("SELECT count(DISTINCT user_idx), count(DISTINCT item_idx) FROM read_parquet(?)",
                                        [str(layout.interactions)]).fetchall()[0]
@@ -112,7 +112,7 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
         layout = storage.layout(ds)
         paths = layout.task_data(task.name)
         with duckdb.get_connection() as con:
-            rows = stages.task_data(con, layout, task, t1, seed=storage.seed, task_file=task.file)
+            rows = stages.task_data(con, layout, task, t1, seed=storage.seed)
             outcomes = check_task_data(con, paths, task.kind)
             per_split = dict(con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split",
                                          [str(paths.rows)]).fetchall())

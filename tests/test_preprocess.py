@@ -67,7 +67,7 @@ def test_history_cut_and_sequences_and_leave_one_out(con, tmp_path):
     assert build_sequences(con, inter, seqs) == 1
     assert _rows(con, seqs, "SELECT items FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8],)]
     paths = TaskDataPaths(tmp_path / "t1.parquet", tmp_path / "t1.vocab.parquet")
-    build_task_data(con, t1, t1, StageInputs(inter, seqs, tmp_path), paths, seed=0, task_file="t1.yaml")
+    build_task_data(con, t1, t1, StageInputs(inter, seqs, tmp_path), paths, seed=0)
     got = _rows(con, paths.rows, "SELECT split, input, target FROM read_parquet(?) ORDER BY split")
     assert got == [("test", [1, 2, 3, 4, 5, 6, 7], 8), ("train", [1, 2, 3, 4, 5], 6),
                    ("valid", [1, 2, 3, 4, 5, 6], 7)]
@@ -78,7 +78,7 @@ def test_history_cut_and_sequences_and_leave_one_out(con, tmp_path):
     t2 = _task(name="T2", kind="item_rec", order=2, label={"source": "ratings", "after_history_cut": True,
                                                             "filter": {"column": "rating", "op": ">=", "value": 4}})
     p2 = TaskDataPaths(tmp_path / "t2.parquet", tmp_path / "t2.vocab.parquet")
-    build_task_data(con, t2, t1, StageInputs(inter, seqs, tmp_path), p2, seed=0, task_file="t2.yaml")
+    build_task_data(con, t2, t1, StageInputs(inter, seqs, tmp_path), p2, seed=0)
     assert _rows(con, p2.rows, "SELECT input, target FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8], 1)]
     assert _rows(con, p2.vocab) == [(1, "9", 9)]
 
@@ -100,7 +100,7 @@ def test_item_task_drops_targets_already_in_the_input_and_splits_users(con, tmp_
     # the label source = T1's own table: every target is in the input, so nothing may remain
     same = _task(name="T2", kind="item_rec", order=2, label={"source": "ratings"})
     paths = TaskDataPaths(tmp_path / "t2.parquet", tmp_path / "t2.vocab.parquet")
-    assert build_task_data(con, same, t1, inputs, paths, seed=0, task_file="t2.yaml") == 0
+    assert build_task_data(con, same, t1, inputs, paths, seed=0) == 0
 
 
 def test_classification_labels_drop_unknown_and_split_disjoint(con, tmp_path):
@@ -111,15 +111,15 @@ def test_classification_labels_drop_unknown_and_split_disjoint(con, tmp_path):
     t4 = _task(name="T4", kind="classification", order=4, metric="accuracy",
                label={"source": "profiles", "column": "age", "drop_values": [0]})
     paths = TaskDataPaths(tmp_path / "t4.parquet", tmp_path / "t4.vocab.parquet")
-    assert build_task_data(con, t4, t1, inputs, paths, seed=3, task_file="t4.yaml") == 54
+    assert build_task_data(con, t4, t1, inputs, paths, seed=3) == 54
     assert _rows(con, paths.vocab, "SELECT idx, value FROM read_parquet(?)") == [(0, "1"), (1, "2"), (2, "3")]
     splits = dict(_rows(con, paths.rows, "SELECT split, count(*) FROM read_parquet(?) GROUP BY split"))
     assert splits == {"train": 44, "valid": 2, "test": 8}
     outcomes = {o.name: o for o in check_task_data(con, paths, "classification")}
     assert outcomes["users_disjoint"].passed and outcomes["min_size"].passed
     missing = _task(name="T4", kind="classification", order=4, metric="accuracy", label={"source": "users", "column": "gender"})
-    with pytest.raises(InputError, match=r"t4\.yaml: the task's source table is not available.*field 'label.source'"):
-        build_task_data(con, missing, t1, inputs, paths, seed=3, task_file="t4.yaml")
+    with pytest.raises(InputError, match=r"T4\.yaml: the task's source table is not available.*field 'label.source'"):
+        build_task_data(con, missing, t1, inputs, paths, seed=3)
 
 
 def test_checks_catch_leaks_and_shared_users(con, tmp_path):
@@ -138,5 +138,5 @@ def test_checks_catch_leaks_and_shared_users(con, tmp_path):
 def test_filter_on_a_missing_column_names_the_task_file(con, tmp_path):
     raw = _ratings(con, tmp_path / "ratings.parquet", [(1, i, 5, i) for i in range(1, 6)])
     t1 = _task(label={"source": "ratings", "filter": {"column": "like", "op": "==", "value": 1}})
-    with pytest.raises(InputError, match=r"t1\.yaml: label.filter names a column .*field 'label.filter.column'; got 'like'"):
-        build_interactions(con, t1, raw, tmp_path / "i.parquet", task_file="t1.yaml")
+    with pytest.raises(InputError, match=r"tasks/movielens/T1\.yaml: label.filter names a column .*field 'label.filter.column'; got 'like'"):
+        build_interactions(con, t1, raw, tmp_path / "i.parquet")

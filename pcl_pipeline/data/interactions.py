@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 
-from pcl_pipeline.catalog import Filter, TaskSpec
+from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.errors import InputError
 
@@ -23,19 +23,19 @@ def order_columns(columns: list[str]) -> str:
     return "timestamp, item_id, line" if "timestamp" in columns else "line"
 
 
-def filter_sql(flt: Filter | None, columns: list[str], task_file: str, alias: str = "") -> tuple[str, list[object]]:
+def filter_sql(task: TaskSpec, columns: list[str]) -> tuple[str, list[object]]:
     """SQL predicate and its bound parameters for a task's label filter (column checked first)."""
+    flt = task.label.filter
     if flt is None:
         return "TRUE", []
     if flt.column not in columns:
-        raise InputError(task_file, "label.filter names a column the source table does not have",
+        raise InputError(task.file, "label.filter names a column the source table does not have",
                          field="label.filter.column", value=flt.column, expected=f"one of {columns}")
     op = "=" if flt.op == "==" else flt.op
-    return f"{alias}\"{flt.column}\" {op} ?", [flt.value]
+    return f"\"{flt.column}\" {op} ?", [flt.value]
 
 
-def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Path, out: Path,
-                       task_file: str = "T1 task file") -> int:
+def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Path, out: Path) -> int:
     """Write the T1 events of `source` that pass T1's filter to `out`; return the row count.
 
     Output columns: user_idx, item_idx (dense, from 1; 0 is padding), pos (0-based position in
@@ -46,7 +46,7 @@ def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Pat
     """
     columns = parquet_columns(con, source)
     order = order_columns(columns)
-    where, params = filter_sql(t1.label.filter, columns, task_file)
+    where, params = filter_sql(t1, columns)
     cut = t1.label.history_cut
     hist = "n_events" if cut is None else "CAST(floor(? * n_events) AS BIGINT)"
     query = f"""

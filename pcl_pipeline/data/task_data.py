@@ -30,48 +30,49 @@ class StageInputs:
 
 
 def build_task_data(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, inputs: StageInputs,
-                    out: TaskDataPaths, *, seed: int, task_file: str) -> int:
+                    out: TaskDataPaths, *, seed: int) -> int:
     """Write the task's rows and vocabulary; return the number of rows."""
     if task.kind == "next_item":
         build_item_vocab(con, inputs.interactions, out.vocab)
         return build_next_item_rows(con, inputs.sequences, out.rows)
-    source = _source_table(inputs.raw_dir, task, task_file)
+    source = source_table(inputs.raw_dir, task)
     if task.kind == "item_rec":
-        _item_targets(con, task, t1, inputs, source, task_file)
+        _item_targets(con, task, t1, inputs, source)
         return _write(con, out, seed, inputs.sequences, vocab_query="""
             SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) AS idx, CAST(item_id AS VARCHAR) AS value,
                    backbone_idx FROM targets""")
-    _class_labels(con, task, inputs, source, task_file)
+    _class_labels(con, task, inputs, source)
     return _write(con, out, seed, inputs.sequences, vocab_query="""
         SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) - 1 AS idx, item_id AS value,
                CAST(NULL AS BIGINT) AS backbone_idx FROM targets""")
 
 
-def _source_table(raw_dir: Path, task: TaskSpec, task_file: str) -> Path:
+def source_table(raw_dir: Path, task: TaskSpec) -> Path:
+    """The standard table a task's label names, or an InputError naming the task file."""
     path = raw_dir / f"{task.label.source}.parquet"
     if not path.exists():
         available = sorted(p.stem for p in raw_dir.glob("*.parquet"))
-        raise InputError(task_file, "the task's source table is not available on this data (e.g. ML-latest has "
+        raise InputError(task.file, "the task's source table is not available on this data (e.g. ML-latest has "
                          "no users table, so no demographics)", field="label.source", value=task.label.source,
                          expected=f"one of {available}")
     return path
 
 
 def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, inputs: StageInputs,
-                  source: Path, task_file: str) -> None:
+                  source: Path) -> None:
     """TEMP TABLE targets(user_id, item_id, backbone_idx): the task's positive items per user, first
     occurrence only, users with a T1 sequence only; items of T1's own namespace that are already in
     the user's input sequence are dropped (they would leak the label into the input)."""
     same_namespace = task.label.source == t1.label.source
     if task.label.after_history_cut:
         if not same_namespace:
-            raise InputError(task_file, "after_history_cut takes targets from T1's own events", field="label.source",
+            raise InputError(task.file, "after_history_cut takes targets from T1's own events", field="label.source",
                              value=task.label.source, expected=t1.label.source)
         events, extra = inputs.interactions, "pos >= hist_len"
     else:
         events, extra = source, "TRUE"
     columns = parquet_columns(con, events)
-    where, params = filter_sql(task.label.filter, columns, task_file)
+    where, params = filter_sql(task, columns)
     bidx = "v.item_idx" if same_namespace else "CAST(NULL AS BIGINT)"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE targets AS
@@ -86,16 +87,15 @@ def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, 
     """, [str(events), *params, str(inputs.interactions), str(inputs.sequences)]).fetchall()
 
 
-def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageInputs, source: Path,
-                  task_file: str) -> None:
+def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageInputs, source: Path) -> None:
     """TEMP TABLE targets(user_id, item_id = the class value as text): one label per user (its first
     non-null row in the source), "unknown" values dropped."""
     columns = parquet_columns(con, source)
     column = task.label.column
     if column not in columns:
-        raise InputError(task_file, "label.column is not a column of the source table", field="label.column",
+        raise InputError(task.file, "label.column is not a column of the source table", field="label.column",
                          value=column, expected=f"one of {columns}")
-    where, params = filter_sql(task.label.filter, columns, task_file)
+    where, params = filter_sql(task, columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE targets AS
         WITH lab AS (

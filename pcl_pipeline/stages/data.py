@@ -9,8 +9,7 @@ from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.data.interactions import build_interactions
 from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.data.sequences import build_sequences
-from pcl_pipeline.data.task_data import build_task_data
-from pcl_pipeline.errors import InputError
+from pcl_pipeline.data.task_data import build_task_data, source_table
 from pcl_pipeline.formats import read_source
 from pcl_pipeline.layout import Layout
 from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
@@ -42,24 +41,14 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, layout: Layout, data_path: Path |
             "files": {name: str(path) for name, path in source.files.items()}}
 
 
-def raw_table(layout: Layout, t1: TaskSpec, task_file: str) -> Path:
-    path = layout.raw_dir / f"{t1.label.source}.parquet"
-    if not path.exists():
-        available = sorted(p.stem for p in layout.raw_dir.glob("*.parquet"))
-        raise InputError(task_file, "T1's source table is not in this data", field="label.source",
-                         value=t1.label.source, expected=f"one of {available}")
-    return path
-
-
-def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec, task_file: str) -> int:
-    return build_interactions(con, t1, raw_table(layout, t1, task_file), layout.interactions, task_file)
+def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec) -> int:
+    return build_interactions(con, t1, source_table(layout.raw_dir, t1), layout.interactions)
 
 
 def sequences(con: duckdb.DuckDBPyConnection, layout: Layout) -> int:
     return build_sequences(con, layout.interactions, layout.sequences)
 
 
-def task_data(con: duckdb.DuckDBPyConnection, layout: Layout, task: TaskSpec, t1: TaskSpec, *, seed: int,
-              task_file: str) -> int:
-    return build_task_data(con, task, t1, layout.stage_inputs(), layout.task_data(task.name), seed=seed,
-                           task_file=task_file)
+def task_data(con: duckdb.DuckDBPyConnection, layout: Layout, task: TaskSpec, t1: TaskSpec, *, seed: int) -> int:
+    return build_task_data(con, task, t1, layout.stage_inputs(), layout.task_data(task.name), seed=seed)
+
