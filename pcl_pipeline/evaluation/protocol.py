@@ -17,6 +17,12 @@ from pcl_pipeline.training.batches import Split, batch_indices
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # (B, L) inputs on device -> (B, V) scores
 COLD_START_MAX_TRAIN = 5  # a test target with at most this many training interactions is cold
+SCORE_BUDGET = 1 << 25  # scores held at once (128 MiB of float32): rows per batch shrink as V grows
+
+
+def rows_per_batch(n_targets: int, cap: int = 512) -> int:
+    """Rows of a (rows, V) score matrix that fit the budget, so a million-item vocabulary streams."""
+    return max(1, min(cap, SCORE_BUDGET // (n_targets + 1)))
 
 
 def history_mask(inputs: torch.Tensor, to_target: torch.Tensor | None, n_targets: int) -> torch.Tensor | None:
@@ -36,10 +42,10 @@ def history_mask(inputs: torch.Tensor, to_target: torch.Tensor | None, n_targets
 
 @torch.no_grad()
 def split_ranks(score: Scorer, split: Split, to_target: torch.Tensor | None, n_targets: int,
-                device: torch.device, batch_size: int = 512) -> torch.Tensor:
+                device: torch.device) -> torch.Tensor:
     """0-based pessimistic rank of every row's target, streamed in batches."""
     acc = RankingAccumulator()
-    for idx in batch_indices(len(split), batch_size):
+    for idx in batch_indices(len(split), rows_per_batch(n_targets)):
         inputs = split.inputs[idx]
         scores = score(inputs.to(device)).float().cpu()  # (B, V)
         acc.add(scores, split.targets[idx], history_mask(inputs, to_target, n_targets))
@@ -50,7 +56,7 @@ def popularity_ranks(test: Split, train_items: torch.Tensor, to_target: torch.Te
                      n_targets: int) -> torch.Tensor:
     popular = popularity_scores(train_items, n_targets + 1)  # (V,)
     acc = RankingAccumulator()
-    for idx in batch_indices(len(test), 512):
+    for idx in batch_indices(len(test), rows_per_batch(n_targets)):
         acc.add(popular.expand(len(idx), -1), test.targets[idx], history_mask(test.inputs[idx], to_target, n_targets))
     return acc.ranks()
 
