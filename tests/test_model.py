@@ -155,3 +155,46 @@ def test_artifact_roundtrip_and_strict_loading(tmp_path):
     paths.manifest.write_text("{not json", encoding="utf-8")
     with pytest.raises(ArtifactError, match="manifest is not valid JSON"):
         load_artifact(paths)
+
+
+def test_attention_mask_blocks_the_future_and_padding_keys():
+    model = _backbone()
+    seq = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
+    mask = model.attention_mask(seq, torch.float32)  # (B * heads, L, L)
+    assert mask.shape == (2 * model.cfg.heads, 4, 4)
+    blocked = mask[0] < 0  # first row's first head
+    assert blocked[:, :2].all()  # padding keys blocked for every query
+    assert not blocked[3, 2:].any() and blocked[2, 3]  # causal: position 2 may not see 3
+    assert not (mask[model.cfg.heads] < 0).tril().any()  # second row, no padding: only the future blocked
+    out = model.encode(seq)
+    assert torch.isfinite(out).all() and torch.count_nonzero(out[0, :2]) == 0
+
+
+def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
+    """The stage seeds the task's fresh parts itself: a full run and a task added alone agree."""
+    import duckdb
+
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.layout import Layout
+    from pcl_pipeline.stages import data as stages
+    from pcl_pipeline.stages.backbone import train_backbone
+    from pcl_pipeline.stages.prompt import train_prompt
+    from pcl_pipeline.stages.text import embed_task
+    from pcl_pipeline.text_encoder import RandomTextEncoder
+    from tests.conftest import write_tiny_catalog
+
+    tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
+    layout = Layout(tmp_path / "home", "movielens")
+    con = duckdb.connect()
+    stages.ingest_raw(con, layout, None, seed=0, scale=0.3)
+    stages.interactions(con, layout, tasks[0])
+    stages.sequences(con, layout)
+    for task in tasks[:2]:
+        stages.task_data(con, layout, task, tasks[0], seed=0)
+        embed_task(layout, task, RandomTextEncoder(), "random")
+    cpu = torch.device("cpu")
+    train_backbone(layout, tasks[0], seed=0, device=cpu, data_version="v")
+    first = train_prompt(layout, tasks[:2], seed=0, device=cpu, data_version="v", init_from=None)["sha256"]
+    torch.rand(12345)  # other work in the same process moves the global RNG
+    second = train_prompt(layout, tasks[:2], seed=0, device=cpu, data_version="v", init_from=None)["sha256"]
+    assert first == second

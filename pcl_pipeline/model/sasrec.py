@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+BLOCKED = -1e9  # additive attention mask value: finite, so a fully blocked (padding) row gives no NaN
+
 
 @dataclass(frozen=True)
 class SASRecConfig:
@@ -37,9 +39,9 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor, causal: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         q = self.ln_attn(x)  # (B, L, d)
-        a, _ = self.attn(q, x, x, attn_mask=causal, need_weights=False)
+        a, _ = self.attn(q, x, x, attn_mask=mask, need_weights=False)  # mask: (B * heads, L, L)
         x = q + a  # residual from the normalised query, as the reference implementation does
         x = x + self.ffn(self.ln_ffn(x))
         return x * pad  # keep padded positions at exactly zero
@@ -63,6 +65,15 @@ class SASRec(nn.Module):
         causal = torch.triu(torch.ones(cfg.max_len, cfg.max_len, dtype=torch.bool), diagonal=1)
         self.register_buffer("causal", causal, persistent=False)  # True = may not attend
 
+    def attention_mask(self, seq: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Additive mask (B * heads, L, L): no position attends to later ones or to padding keys
+        (as RecBole does), so left-padding carries no signal into the user's states. Padding
+        queries, fully blocked, attend uniformly; their outputs are zeroed anyway."""
+        L = seq.shape[1]
+        blocked = self.causal[:L, :L].unsqueeze(0) | (seq == 0).unsqueeze(1)  # (B, L, L)
+        mask = torch.zeros(blocked.shape, dtype=dtype, device=seq.device).masked_fill(blocked, BLOCKED)
+        return mask.repeat_interleave(self.cfg.heads, dim=0)
+
     def embed(self, seq: torch.Tensor) -> torch.Tensor:
         """Item + position embeddings of a left-padded (B, L) batch -> (B, L, d)."""
         positions = torch.arange(seq.shape[1], device=seq.device)
@@ -77,9 +88,9 @@ class SASRec(nn.Module):
             x = x + extra
         pad = (seq > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
         x = self.drop(x) * pad
-        L = seq.shape[1]
+        mask = self.attention_mask(seq, x.dtype)
         for block in self.blocks:
-            x = block(x, self.causal[:L, :L], pad)
+            x = block(x, mask, pad)
         return self.ln_out(x)
 
     def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from pcl_pipeline.layout import Layout
 from pcl_pipeline.model.pcl import PCLTaskModel, count_parameters
 from pcl_pipeline.stages.backbone import load_backbone
 from pcl_pipeline.stages.common import fingerprint, load_texts, save_curve
+from pcl_pipeline.training.loop import seed_everything
 from pcl_pipeline.training.prompt_tuning import TaskData, build_task_model, tune_task
 
 TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside the artifact
@@ -46,6 +47,9 @@ def train_prompt(layout: Layout, chain: list[TaskSpec], *, seed: int, device: to
     if previous is not None:
         prev_tensors, _ = load_artifact(layout.prompt(previous.name))
         inherit = prev_tensors["prompt.weight"]
+    # The task's fresh parts are drawn from the seed, not from whatever ran before in this
+    # process: the same task gives the same artifact in a full run and when added alone.
+    seed_everything(seed)
     model = build_task_model(backbone, task.kind, data.n_targets, params, texts, inherit).to(device)
     config_hash = fingerprint(params.model_dump(), task.kind, task.metric, seed, [t.name for t in chain])
     fit = tune_task(model, data, params, task.metric, seed=seed, device=device,
