@@ -27,7 +27,7 @@ class SASRecConfig:
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block with a causal mask (as in the reference SASRec code)."""
+    """Pre-LayerNorm transformer block; the mask blocks later positions and padding keys."""
 
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
