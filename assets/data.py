@@ -70,12 +70,11 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         with duckdb.get_connection() as con:
             rows = stages.interactions(con, layout, t1)
             outcomes = check_interactions(con, layout.interactions)
-            users, items = con.execute("SELECT count(DISTINCT user_idx), count(DISTINCT item_idx) FROM read_parquet(?)",
-                                       [str(layout.interactions)]).fetchall()[0]
             shown = preview(con, layout.interactions)
+        counts = next(o.metadata for o in outcomes if o.name == "ids_valid")  # the check counted them already
         return MaterializeResult(
-            metadata={"dagster/row_count": rows, "users": users, "items": items, "source": storage.source_label(ds),
-                      "preview": shown},
+            metadata={"dagster/row_count": rows, "users": counts["users"], "items": counts["items"],
+                      "source": storage.source_label(ds), "preview": shown},
             check_results=_results(outcomes), data_version=DataVersion(file_sha256(layout.interactions)),
         )
 
@@ -117,8 +116,8 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
             per_split = dict(con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split",
                                          [str(paths.rows)]).fetchall())
             users = con.execute("SELECT count(DISTINCT user_idx) FROM read_parquet(?)", [str(paths.rows)]).fetchall()[0][0]
-            targets = con.execute("SELECT count(*) FROM read_parquet(?)", [str(paths.vocab)]).fetchall()[0][0]
             shown = preview(con, paths.rows)
+        targets = next(o.metadata for o in outcomes if o.name == "min_size")["targets"]  # counted by the check
         return MaterializeResult(
             metadata={"dagster/row_count": rows, "users": users, "targets": targets, "kind": task.kind,
                       "rows_per_split": MetadataValue.json(per_split), "source": storage.source_label(ds),
