@@ -63,7 +63,13 @@ class Layout:
         return self.runs / "curves" / f"{name}.png"
 
     def checkpoint(self, name: str) -> Path:
+        """A task's training checkpoint (only while a run is interrupted)."""
         return self.runs / "checkpoints" / f"{name}.pt"
+
+    @property
+    def backbone_checkpoint(self) -> Path:
+        """The backbone is shared by every task-order variant, and so is its checkpoint."""
+        return self.root / "checkpoints" / "backbone.pt"
 
     @property
     def report(self) -> Path:

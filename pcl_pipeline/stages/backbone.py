@@ -40,7 +40,7 @@ def train_backbone(layout: Layout, t1: TaskSpec, *, seed: int, device: torch.dev
     t0 = time.perf_counter()
     model, fit = pretrain_backbone(data, params, seed=seed, device=device,
                                    fingerprint=fingerprint(config_hash, data_version),
-                                   checkpoint=layout.root / "checkpoints" / "backbone.pt", on_epoch=on_epoch)
+                                   checkpoint=layout.backbone_checkpoint, on_epoch=on_epoch)
     evaluation = evaluate_next_item(model, data, device)
     curve = save_curve(layout.curve("backbone"), fit.history, f"{layout.dataset} backbone (T1 {t1.name})")
     manifest = {
