@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from pcl_pipeline import synthetic
+from pcl_pipeline.formats.tenrec import lifelong_header
 from pcl_pipeline.synthetic import ML_AGES, ML_GENRES, generate_movielens, generate_tenrec
+from pcl_pipeline.synthetic import tenrec as tenrec_generator
+from pcl_pipeline.synthetic.writer import atomic_files
 
 ML_FILES = ["ratings.dat", "users.dat", "movies.dat"]
 TENREC_FILES = ["task_0.csv", "task_1.csv", "task_2.csv", "task_3.csv"]
@@ -90,14 +93,53 @@ def test_same_seed_same_bytes_across_chunks(tmp_path: Path) -> None:
     assert np.array_equal(np.unique(users), np.arange(1, 241))
 
 
-def test_failed_generation_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*args: object, **kwargs: object) -> bytes:
-        raise RuntimeError("disk full")
+def _fail_on_second_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make generate_tenrec fail mid-way: after the headers and a whole chunk have been written."""
+    real = tenrec_generator._tenrec_chunk
+    calls = []
 
-    monkeypatch.setattr(synthetic, "_lines", boom)
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tenrec_generator, "_tenrec_chunk", flaky)
+
+
+def test_failed_generation_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fail_on_second_chunk(monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
-        generate_tenrec(tmp_path, scale=0.1)
+        generate_tenrec(tmp_path, scale=0.3, config=synthetic.TenrecSynthConfig(chunk_users=64))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_generation_keeps_the_previous_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = {n: p.read_bytes() for n, p in generate_tenrec(tmp_path, seed=1, scale=0.1).items()}
+    _fail_on_second_chunk(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_tenrec(tmp_path, seed=2, scale=0.3, config=synthetic.TenrecSynthConfig(chunk_users=64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(TENREC_FILES)
+    assert {n: (tmp_path / n).read_bytes() for n in TENREC_FILES} == before
+
+
+def test_atomic_files_all_or_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with atomic_files(tmp_path, ["a", "b"]) as f:
+            f["a"].write(b"complete\n")
+            f["b"].write(b"half")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_files(tmp_path / "new", ["a", "b"]) as f:  # creates the folder
+        f["a"].write(b"1\n")
+        f["b"].write(b"2\n")
+    assert [(p.name, p.read_bytes()) for p in sorted((tmp_path / "new").iterdir())] == [
+        ("a", b"1\n"), ("b", b"2\n")
+    ]
+    # Ordinary data-file permissions, not the 0600 of a temporary file.
+    assert all((tmp_path / "new" / n).stat().st_mode & 0o777 == 0o644 for n in ("a", "b"))
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
@@ -159,6 +201,16 @@ def test_ml_movies_format(ml_dir: Path) -> None:
 
 # -------------------------------------------------------------------------------------------------
 # Tenrec lifelong format
+
+
+def test_tenrec_headers_are_the_readers_own(tenrec_dir: Path) -> None:
+    # The generator writes formats.tenrec's declaration; the literals pin the released layout.
+    assert lifelong_header("task_1.csv") == ARTICLE_HEADER
+    for name in TENREC_FILES:
+        header = (tenrec_dir / name).read_text(encoding="utf-8").split("\n", 1)[0]
+        assert header == lifelong_header(name), name
+    with pytest.raises(ValueError, match="task_k.csv"):
+        lifelong_header("QK-video.csv")
 
 
 def test_tenrec_formats_and_shared_users(tenrec_dir: Path) -> None:

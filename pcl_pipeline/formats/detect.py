@@ -56,7 +56,8 @@ def read_source(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> S
     folder = Path(folder)
     fmt = detect_format(dataset, folder)
     module = _DATASETS[dataset]
-    plan = module.files(fmt, _names(folder))
+    # Tenrec lifelong reads every task_k.csv present; a MovieLens format has a fixed file set.
+    plan = tenrec.files(fmt, _names(folder)) if module is tenrec else movielens.files(fmt)
     for name in plan:
         if not (folder / name).is_file():
             raise InputError(folder / name, f"missing file required by format {fmt}",

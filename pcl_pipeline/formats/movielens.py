@@ -108,6 +108,7 @@ def detect(names: Collection[str]) -> str | None:
     return next((fmt for name, fmt in _SIGNATURES if name in names), None)
 
 
-def files(fmt: str, names: Collection[str]) -> dict[str, tuple[FileSpec, ...]]:
-    """File name -> accepted layouts, for every file `fmt` needs (all are required)."""
+def files(fmt: str) -> dict[str, tuple[FileSpec, ...]]:
+    """File name -> accepted layouts, for every file `fmt` needs (all are required; unlike Tenrec
+    lifelong, which files a MovieLens format has does not depend on the folder)."""
     return {name: (spec,) for name, spec in FORMATS[fmt].items()}

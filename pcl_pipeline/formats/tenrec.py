@@ -54,6 +54,21 @@ def table_name(file_name: str) -> str:
     return file_name.rsplit(".", 1)[0].lower().replace("-", "_")
 
 
+def lifelong_header(file_name: str) -> str:
+    """The header line of lifelong file `file_name` (task_k.csv) in its documented layout.
+
+    task_0 and task_2 are video, task_1 article; task_3 (and any later k) is described as video
+    and accepts either layout here, so its header is the video one. This is the one declaration
+    of the headers: the synthetic generator writes exactly these lines, so generated files and
+    the readers cannot drift apart. Raises ValueError for a name that is not task_k.csv.
+    """
+    found = _TASK_FILE.fullmatch(file_name)
+    if found is None:
+        raise ValueError(f"not a Tenrec lifelong file name: {file_name!r} (expected task_k.csv)")
+    make = _TASK_LAYOUTS.get(int(found.group(1)), (_video, _article))[0]
+    return make(table_name(file_name)).layout()
+
+
 def detect(names: Collection[str]) -> str | None:
     """'tenrec-lifelong' if any task_k.csv is present, else 'tenrec-scenario' if any scenario
     file is, else None."""

@@ -1,4 +1,8 @@
-"""Atomic file writes and content hashes: a failed run never leaves a half-written artifact."""
+"""Atomic file writes and content hashes: a failed run never leaves a half-written artifact.
+
+The one atomic-write helper of the project: the artifact store and the synthetic-data writer
+both go through `atomic_path`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -40,6 +44,11 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def file_sha256(*paths: Path) -> str:
     """Hex SHA-256 over the bytes of the given files, in order (a content-based data version)."""
     digest = hashlib.sha256()
@@ -52,3 +61,9 @@ def file_sha256(*paths: Path) -> str:
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fingerprint(*parts: object) -> str:
+    """Stable hash of JSON-able parts (config, data versions, seed): the config hash of manifests."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
