@@ -5,7 +5,7 @@ ML-100K ratings, users and movies (as RecBole "atomic" files). This script fetch
 with pip (registry access only), and rewrites the three files in GroupLens' official layout,
 values unchanged, so the pipeline's ML-100K reader can be exercised on the real data:
 
-    python benchmarks/ml100k_from_recbole.py /tmp/ml-100k
+    python tools/ml100k_from_recbole.py /tmp/ml-100k
     PCL_MOVIELENS_PATH=/tmp/ml-100k make run
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Screenshot of the asset lineage of one dataset in the Dagster UI -> docs/img/lineage.png.
 
-    .venv/bin/python benchmarks/screenshot_lineage.py [--materialize] [--group movielens]
+    .venv/bin/python tools/screenshot_lineage.py [--materialize] [--group movielens]
 
 Starts `dagster dev` of this project with all state in a temporary folder (the server code is
 tests/ui_server.py, shared with the UI smoke test), marks the first-visit modal as seen
