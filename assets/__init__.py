@@ -7,6 +7,7 @@ from assets.data import data_assets
 from assets.evals import eval_asset
 from assets.prompts import prompt_asset
 from assets.report import report_asset
+from assets.summary import summary_asset
 from assets.text import text_asset
 from pcl_pipeline.catalog import TaskSpec
 
@@ -19,6 +20,12 @@ def dataset_assets(ds: str, tasks: list[TaskSpec]) -> list[AssetsDefinition]:
         + [text_asset(ds, task, auto) for task in tasks]
         + [backbone_asset(ds, t1, auto)]
         + [prompt_asset(ds, tasks[: k + 1], auto) for k in range(1, len(tasks))]
-        + [eval_asset(ds, task, t1, auto) for task in tasks]
+        + [eval_asset(ds, tasks[: k + 1], auto) for k in range(len(tasks))]
         + [report_asset(ds, tasks, report_condition())]
     )
+
+
+def all_assets(catalogs: dict[str, list[TaskSpec]]) -> list[AssetsDefinition]:
+    """Every dataset's graph and the summary over their reports."""
+    per_dataset = [a for ds, tasks in catalogs.items() for a in dataset_assets(ds, tasks)]
+    return per_dataset + [summary_asset(list(catalogs), report_condition())]

@@ -12,7 +12,6 @@
   the webserver to reload the code location, after which the automation sensor materializes
   the new task's assets.
 """
-import os
 from pathlib import Path
 
 from dagster import (
@@ -29,7 +28,7 @@ from dagster import (
 )
 
 from assets import keys
-from pcl_pipeline.settings import DATASETS
+from pcl_pipeline.settings import DATASETS, Settings
 
 
 def missing_or_new() -> AutomationCondition:
@@ -63,34 +62,40 @@ def report_condition() -> AutomationCondition:
     return (pcl_condition() | AutomationCondition.eager()).with_label("pcl_report")
 
 
-def automation_sensor() -> AutomationConditionSensorDefinition:
+def automation_sensor(running: bool) -> AutomationConditionSensorDefinition:
     # Dagster's generated default sensor starts STOPPED under `dagster dev`; this one runs unless
     # PCL_AUTOMATION=off (tests that drive the UI turn it off to launch runs themselves).
-    running = os.environ.get("PCL_AUTOMATION", "on").lower() not in {"off", "0", "false"}
     return AutomationConditionSensorDefinition(
         "pcl_automation", target=AssetSelection.all(), minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+        description="Materializes what is missing (a newly added task's assets included) and what an input "
+                    "changed under; identical re-runs stop there because data versions are content hashes.",
     )
 
 
 retrain_job = define_asset_job("reingest_raw_logs", selection=AssetSelection.assets(*[keys.raw_logs(ds) for ds in DATASETS]))
 
 
-def retrain_schedule() -> ScheduleDefinition:
+def retrain_schedule(cron: str) -> ScheduleDefinition:
     """Re-ingest the raw logs on PCL_RETRAIN_CRON (default 03:00 daily); off until turned on."""
     return ScheduleDefinition(
-        name="scheduled_retraining", job=retrain_job, cron_schedule=os.environ.get("PCL_RETRAIN_CRON", "0 3 * * *"),
+        name="scheduled_retraining", job=retrain_job, cron_schedule=cron,
         default_status=DefaultScheduleStatus.STOPPED,
         description="Re-ingests the raw logs; the automation conditions retrain only what the new data changed.",
     )
 
 
-def new_task_files_sensor(tasks_dir: Path, known: dict[str, set[str]]):
+def new_task_files_sensor(settings: Settings, known: dict[str, set[str]]):
     """Sensor: YAML files under tasks_dir/<ds>/ that the loaded definitions do not contain yet
     trigger a reload of the code location through the webserver's GraphQL API
     (PCL_WEBSERVER_HOST / PCL_WEBSERVER_PORT, default 127.0.0.1:3000)."""
+    tasks_dir: Path = settings.tasks_dir
+    host, port, location = settings.webserver_host, settings.webserver_port, settings.code_location
 
-    @sensor(name="new_task_files", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+    @sensor(name="new_task_files", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+            description=f"Watches {tasks_dir}/<dataset>/*.yaml; a valid task file the loaded code does not know "
+                        f"makes it reload the code location {location!r} through the webserver at {host}:{port}, "
+                        "after which the automation sensor materializes the new task's assets.")
     def new_task_files(context: SensorEvaluationContext):
         from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
@@ -109,9 +114,6 @@ def new_task_files_sensor(tasks_dir: Path, known: dict[str, set[str]]):
                     new.append(f"{ds}/{name}")
         if not new:
             return SkipReason("no new task files")
-        host = os.environ.get("PCL_WEBSERVER_HOST", "127.0.0.1")
-        port = int(os.environ.get("PCL_WEBSERVER_PORT", "3000"))
-        location = os.environ.get("PCL_CODE_LOCATION", "pcl_pipeline.definitions")
         try:
             DagsterGraphQLClient(host, port_number=port).reload_repository_location(location)
         except (DagsterGraphQLClientError, OSError) as exc:

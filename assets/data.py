@@ -15,37 +15,46 @@ from dagster_duckdb import DuckDBResource
 from assets import keys
 from assets.metadata import check_metadata, preview
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.data.checks import CheckOutcome, check_interactions, check_task_data
+from pcl_pipeline.data.checks import (
+    INTERACTION_CHECKS,
+    TASK_DATA_CHECKS,
+    CheckOutcome,
+    check_interactions,
+    check_task_data,
+    task_data_check_names,
+)
 from pcl_pipeline.stages import data as stages
-from pcl_pipeline.stages.common import fingerprint
-from pcl_pipeline.storage import file_sha256
-from resources.storage import PCLStorage
+from pcl_pipeline.store.files import file_sha256, fingerprint
+from resources.experiment import ExperimentResource
+from resources.store import StoreResource
 
 DATA_CODE_VERSION = "1"  # bump when the preprocessing logic changes
+TABLE_KINDS = {"duckdb", "parquet"}
 
 
-def _checks(key, names: tuple[str, ...]) -> list[AssetCheckSpec]:
-    return [AssetCheckSpec(name, asset=key, blocking=True) for name in names]
+def _checks(key, descriptions: dict[str, str], names: tuple[str, ...]) -> list[AssetCheckSpec]:
+    return [AssetCheckSpec(name, asset=key, blocking=True, description=descriptions[name]) for name in names]
 
 
 def _results(outcomes: list[CheckOutcome]) -> list[AssetCheckResult]:
     return [AssetCheckResult(check_name=o.name, passed=o.passed, metadata=check_metadata(o)) for o in outcomes]
 
 
-
 def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsDefinition]:
     t1 = tasks[0]
 
-    @asset(key=keys.raw_logs(ds), group_name=ds, code_version=DATA_CODE_VERSION, automation_condition=automation)
-    def raw_logs(context: AssetExecutionContext, storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+    @asset(key=keys.raw_logs(ds), group_name=ds, code_version=DATA_CODE_VERSION, automation_condition=automation,
+           kinds=TABLE_KINDS)
+    def raw_logs(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
+                 duckdb: DuckDBResource) -> MaterializeResult:
         """The dataset's files in their official format (real folder or embedded default), read,
         validated and stored as one Parquet table per file."""
-        layout = storage.layout(ds)
+        data = store.dataset(ds)
         with duckdb.get_connection() as con:
-            info = stages.ingest_raw(con, layout, storage.data_path(ds), seed=storage.seed,
-                                     scale=storage.synthetic_scale)
-            files = sorted(layout.raw_dir.glob("*.parquet"))
-            t1_table = layout.raw_dir / f"{t1.label.source}.parquet"  # absent: interactions will say so
+            info = stages.ingest_raw(con, data, experiment.data_path(ds), seed=experiment.seed,
+                                     scale=experiment.synthetic_scale)
+            files = data.raw_tables()
+            t1_table = data.raw_dir / f"{t1.label.source}.parquet"  # absent: interactions will say so
             shown = preview(con, t1_table if t1_table.exists() else files[0])
             counts = {}
             if t1_table.exists():
@@ -54,8 +63,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
                 counts = {f"users_in_{t1_table.stem}": users, f"items_in_{t1_table.stem}": items}
         context.log.info("read %s (%s): %s", info["folder"], info["format"], info["rows"])
         return MaterializeResult(
-            metadata={"dagster/row_count": sum(info["rows"].values()), "source": storage.source_label(ds),
-                      **counts,
+            metadata={"dagster/row_count": sum(info["rows"].values()), "source": experiment.source_label(ds), **counts,
                       "format": info["format"], "rows_per_table": MetadataValue.json(info["rows"]),
                       "files": MetadataValue.json(info["files"]), "preview": shown},
             data_version=DataVersion(file_sha256(*files)),
@@ -63,36 +71,36 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
 
     @asset(key=keys.interactions(ds), deps=[keys.raw_logs(ds)], group_name=ds,
            code_version=f"{DATA_CODE_VERSION}-{fingerprint(t1.label.model_dump())}", automation_condition=automation,
-           check_specs=_checks(keys.interactions(ds), ("ids_valid", "order_kept", "min_size")))
-    def interactions(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+           kinds=TABLE_KINDS, check_specs=_checks(keys.interactions(ds), INTERACTION_CHECKS, tuple(INTERACTION_CHECKS)))
+    def interactions(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
-        layout = storage.layout(ds)
+        data = store.dataset(ds)
         with duckdb.get_connection() as con:
-            rows = stages.interactions(con, layout, t1)
-            outcomes = check_interactions(con, layout.interactions)
-            shown = preview(con, layout.interactions)
+            rows = stages.interactions(con, data, t1)
+            outcomes = check_interactions(con, data.interactions)
+            shown = preview(con, data.interactions)
         counts = next(o.metadata for o in outcomes if o.name == "ids_valid")  # the check counted them already
         return MaterializeResult(
             metadata={"dagster/row_count": rows, "users": counts["users"], "items": counts["items"],
-                      "source": storage.source_label(ds), "preview": shown},
-            check_results=_results(outcomes), data_version=DataVersion(file_sha256(layout.interactions)),
+                      "source": experiment.source_label(ds), "preview": shown},
+            check_results=_results(outcomes), data_version=DataVersion(file_sha256(data.interactions)),
         )
 
     @asset(key=keys.sequences(ds), deps=[keys.interactions(ds)], group_name=ds, code_version=DATA_CODE_VERSION,
-           automation_condition=automation)
-    def sequences(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+           automation_condition=automation, kinds=TABLE_KINDS)
+    def sequences(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """Per-user T1 behaviour sequences (the events before any history cut)."""
-        layout = storage.layout(ds)
+        data = store.dataset(ds)
         with duckdb.get_connection() as con:
-            rows = stages.sequences(con, layout)
+            rows = stages.sequences(con, data)
             items, mean_len = con.execute(
                 "SELECT count(DISTINCT i), avg(length) FROM (SELECT unnest(items) AS i, length FROM read_parquet(?))",
-                [str(layout.sequences)]).fetchall()[0]
-            shown = preview(con, layout.sequences)
+                [str(data.sequences)]).fetchall()[0]
+            shown = preview(con, data.sequences)
         return MaterializeResult(
             metadata={"dagster/row_count": rows, "users": rows, "items": items, "mean_length": float(mean_len),
-                      "source": storage.source_label(ds), "preview": shown},
-            data_version=DataVersion(file_sha256(layout.sequences)),
+                      "source": experiment.source_label(ds), "preview": shown},
+            data_version=DataVersion(file_sha256(data.sequences)),
         )
 
     return [raw_logs, interactions, sequences] + [_task_data_asset(ds, task, t1, automation) for task in tasks]
@@ -100,18 +108,17 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
 
 def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> AssetsDefinition:
     key = keys.task_data(ds, task.name)
-    first_check = "held_out_targets" if task.kind == "next_item" else "users_disjoint"
 
     @asset(key=key, deps=[keys.sequences(ds), keys.interactions(ds), keys.raw_logs(ds)], group_name=ds,
            code_version=f"{DATA_CODE_VERSION}-{fingerprint(task.label.model_dump(), task.kind)}",
-           automation_condition=automation,
-           check_specs=_checks(key, (first_check, "target_not_in_input", "min_size")))
-    def task_data(storage: PCLStorage, duckdb: DuckDBResource) -> MaterializeResult:
+           automation_condition=automation, kinds=TABLE_KINDS,
+           check_specs=_checks(key, TASK_DATA_CHECKS, task_data_check_names(task.kind)))
+    def task_data(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """One task's rows: the user's T1 sequence as input, its labels, and user-level splits."""
-        layout = storage.layout(ds)
-        paths = layout.task_data(task.name)
+        data = store.dataset(ds)
+        paths = data.task_data_paths(task.name)
         with duckdb.get_connection() as con:
-            rows = stages.task_data(con, layout, task, t1, seed=storage.seed)
+            rows = stages.task_data(con, data, task, t1, seed=experiment.seed)
             outcomes = check_task_data(con, paths, task.kind)
             per_split = dict(con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split",
                                          [str(paths.rows)]).fetchall())
@@ -120,9 +127,9 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
         targets = next(o.metadata for o in outcomes if o.name == "min_size")["targets"]  # counted by the check
         return MaterializeResult(
             metadata={"dagster/row_count": rows, "users": users, "targets": targets, "kind": task.kind,
-                      "rows_per_split": MetadataValue.json(per_split), "source": storage.source_label(ds),
-                      "task_file": task.file, "preview": shown},
-            check_results=_results(outcomes), data_version=DataVersion(file_sha256(paths.rows, paths.vocab)),
+                      "rows_per_split": MetadataValue.json(per_split), "source": experiment.source_label(ds),
+                      "task_file": MetadataValue.path(task.file), "preview": shown},
+            check_results=_results(outcomes), data_version=DataVersion(data.task_data_version(task.name)),
         )
 
     return task_data

@@ -1,34 +1,48 @@
-"""<ds>/eval/<task>: test metrics of a task from its stored artifact, beside the trivial baseline."""
+"""<ds>/eval_<task>: test metrics of a task from stored artifacts, beside the trivial baseline, and
+every earlier task re-measured at the same moment (a row of the forgetting matrix)."""
 
 from dagster import AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets import keys
 from assets.metadata import flat_metrics, metrics_table
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.stages.common import fingerprint
 from pcl_pipeline.stages.evaluate import evaluate_task
+from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
-from resources.storage import PCLStorage
+from resources.store import StoreResource
 
-EVAL_CODE_VERSION = "1"
+EVAL_CODE_VERSION = "2"  # 2: also re-measures the earlier tasks (forgetting row)
 
 
-def eval_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation=None) -> AssetsDefinition:
-    model_key = keys.backbone(ds) if task.kind == "next_item" else keys.prompt(ds, task.name)
+def _model_key(ds: str, task: TaskSpec):
+    return keys.backbone(ds) if task.kind == "next_item" else keys.prompt(ds, task.name)
 
-    @asset(key=keys.evaluation(ds, task.name), deps=[model_key, keys.task_data(ds, task.name)], group_name=ds,
-           code_version=EVAL_CODE_VERSION, automation_condition=automation)
-    def evaluation(storage: PCLStorage, torch_device: TorchResource) -> MaterializeResult:
-        """Test metrics of this task, its trivial baseline on the same split, and the cold-start slice."""
-        layout = storage.layout(ds)
-        result = evaluate_task(layout, task, t1, torch_device.get_device())
+
+def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinition:
+    """The eval asset of chain[-1] (task k): it reads the stored models of tasks 1..k."""
+    task = chain[-1]
+    deps = [_model_key(ds, t) for t in chain] + [keys.task_data(ds, t.name) for t in chain]
+
+    @asset(key=keys.evaluation(ds, task.name), deps=list(dict.fromkeys(deps)), group_name=ds,
+           code_version=EVAL_CODE_VERSION, automation_condition=automation, kinds={"pytorch", "json"})
+    def evaluation(store: StoreResource, torch_device: TorchResource) -> MaterializeResult:
+        """Test metrics of this task, its trivial baseline on the same split, the cold-start slice, and
+        the earlier tasks' metrics measured again from what is stored now."""
+        data = store.dataset(ds)
+        result = evaluate_task(data, chain, torch_device.get_device())
+        data.save_eval(task.name, result)
         metadata = {**flat_metrics(result),
                     "metrics": metrics_table(result["metrics"], result["baselines"], result["baseline_name"]),
                     "baseline_name": result["baseline_name"], "n_test": result["n_test"],
-                    "trainable_params": result["trainable_params"], "artifact_sha256": result["artifact_sha256"]}
+                    "model": MetadataValue.asset(_model_key(ds, task)),
+                    "trainable_params": result["trainable_params"], "artifact_sha256": result["artifact_sha256"],
+                    "earlier_tasks_now": MetadataValue.json({name: row["metrics"][t.metric] for t in chain[:-1]
+                                                             for name, row in result["after_learning"].items()
+                                                             if name == t.name})}
         if "cold_start" in result:
             metadata["cold_start"] = MetadataValue.json(result["cold_start"])
-        return MaterializeResult(metadata=metadata,
-                                 data_version=DataVersion(fingerprint(result["metrics"], result["baselines"])))
+        return MaterializeResult(metadata=metadata, data_version=DataVersion(
+            fingerprint(result["metrics"], result["baselines"],
+                        {k: v["metrics"] for k, v in result["after_learning"].items()})))
 
     return evaluation

@@ -1,6 +1,12 @@
-"""Asset keys of the graph (DESIGN.md): <ds>/raw_logs ... <ds>/report."""
+"""Asset keys of the graph: <ds>/raw_logs ... <ds>/report, and the summary over all datasets.
+
+The UI labels a node by the last part of its key, so every per-task key ends in a part that
+names both the role and the task (`prompt_T3_rate_5`): no two nodes of a group share a label.
+"""
 
 from dagster import AssetKey
+
+SUMMARY_GROUP = "reports"
 
 
 def raw_logs(ds: str) -> AssetKey:
@@ -16,11 +22,11 @@ def sequences(ds: str) -> AssetKey:
 
 
 def task_data(ds: str, task: str) -> AssetKey:
-    return AssetKey([ds, "task_data", task])
+    return AssetKey([ds, f"task_data_{task}"])
 
 
 def task_text(ds: str, task: str) -> AssetKey:
-    return AssetKey([ds, "task_text", task])
+    return AssetKey([ds, f"task_text_{task}"])
 
 
 def backbone(ds: str) -> AssetKey:
@@ -28,12 +34,16 @@ def backbone(ds: str) -> AssetKey:
 
 
 def prompt(ds: str, task: str) -> AssetKey:
-    return AssetKey([ds, "prompt", task])
+    return AssetKey([ds, f"prompt_{task}"])
 
 
 def evaluation(ds: str, task: str) -> AssetKey:
-    return AssetKey([ds, "eval", task])
+    return AssetKey([ds, f"eval_{task}"])
 
 
 def report(ds: str) -> AssetKey:
     return AssetKey([ds, "report"])
+
+
+def summary() -> AssetKey:
+    return AssetKey(["summary"])

@@ -1,6 +1,8 @@
 """Metadata shown in the Dagster UI: previews, metric tables beside baselines, curves."""
 
+import base64
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 from dagster import MetadataValue
@@ -44,8 +46,16 @@ def flat_metrics(result: dict) -> dict[str, MetadataValue]:
     return out
 
 
-def curve(png_base64: str) -> MetadataValue:
-    return MetadataValue.md(f"![training curve](data:image/png;base64,{png_base64})")
+def curve(png: bytes) -> MetadataValue:
+    """A PNG inline in Markdown metadata (the UI renders data-URI images)."""
+    return MetadataValue.md(f"![training curve](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
+
+
+def epoch_logger(context, score_name: str) -> Callable[[dict], None]:
+    """on_epoch callback: one line per epoch in the run's log."""
+    def log(record: dict) -> None:
+        context.log.info(f"epoch {record['epoch']}: loss {record['loss']:.4f} {score_name} {record['valid']:.4f}")
+    return log
 
 
 def check_metadata(outcome: CheckOutcome) -> dict:

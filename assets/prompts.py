@@ -1,16 +1,16 @@
-"""<ds>/prompt/<task>: one asset per task after T1 (prompt + contextual module + adapter)."""
+"""<ds>/prompt_<task>: one asset per task after T1 (prompt + contextual module + adapter)."""
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets import keys
-from assets.backbone import MODEL_CODE_VERSION
-from assets.metadata import curve
+from assets.backbone import MODEL_CODE_VERSION, MODEL_KINDS
+from assets.metadata import curve, epoch_logger
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.stages.common import fingerprint
 from pcl_pipeline.stages.prompt import previous_prompt_task, train_prompt
-from pcl_pipeline.storage import file_sha256
+from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
-from resources.storage import PCLStorage
+from resources.experiment import ExperimentResource
+from resources.store import StoreResource
 
 
 def _latest_run(context: AssetExecutionContext, key: AssetKey) -> str | None:
@@ -28,29 +28,36 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
     code_version = f"{MODEL_CODE_VERSION}-{fingerprint(task.params.model_dump(), task.kind, task.metric)}"
 
     @asset(key=keys.prompt(ds, task.name), deps=deps, group_name=ds, code_version=code_version,
-           automation_condition=automation)
-    def prompt(context: AssetExecutionContext, storage: PCLStorage, torch_device: TorchResource) -> MaterializeResult:
+           automation_condition=automation, kinds=MODEL_KINDS)
+    def prompt(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
+               torch_device: TorchResource) -> MaterializeResult:
         """This task's position-wise prompt, contextual-prompt module and adapter, trained on the frozen backbone."""
-        layout = storage.layout(ds)
-        paths = layout.task_data(task.name)
-        init_from = None
+        data = store.dataset(ds)
+        init_from, lineage = None, {}
         if previous is not None:
             prev_key = keys.prompt(ds, previous.name)
-            init_from = {"asset": prev_key.to_user_string(), "run_id": _latest_run(context, prev_key)}
-        manifest = train_prompt(layout, chain, seed=storage.seed, device=torch_device.get_device(),
-                                data_version=file_sha256(paths.rows, paths.vocab), init_from=init_from,
-                                on_epoch=lambda r: context.log.info(f"epoch {r['epoch']}: loss {r['loss']:.4f} "
-                                                                    f"valid {task.metric} {r['valid']:.4f}"))
+            run_id = _latest_run(context, prev_key)
+            init_from = {"asset": prev_key.to_user_string(), "run_id": run_id}
+            lineage["init_from"] = MetadataValue.asset(prev_key)
+            if run_id is not None:
+                lineage["init_from_run"] = MetadataValue.dagster_run(run_id)
+        else:
+            lineage["init_from"] = MetadataValue.text("none: p_2 starts random (N(0, 0.02^2))")
+        trained = train_prompt(data, chain, seed=experiment.seed, device=torch_device.get_device(),
+                               init_from=init_from, on_epoch=epoch_logger(context, f"valid {task.metric}"))
+        data.save_curve(task.name, trained.curve_png)
+        manifest = data.save_task_parts(task.name, trained.model, trained.manifest)
         return MaterializeResult(
             metadata={
-                "init_from": MetadataValue.json(init_from or {"asset": None, "note": "p_2 starts random (N(0, 0.02^2))"}),
+                **lineage, "backbone": MetadataValue.asset(keys.backbone(ds)),
                 "backbone_sha256": manifest["backbone"]["sha256"], "data_version": manifest["data_version"],
                 "task_text_sha256": MetadataValue.json(manifest["text_sha256"]),
                 "trainable_params": manifest["trainable_params"], "epochs": manifest["epochs_run"],
                 "best_epoch": manifest["best_epoch"], f"valid_{task.metric}": float(manifest[f"best_valid_{task.metric}"]),
                 "throughput_seq_per_s": float(manifest["throughput_seq_per_s"]),
-                "wall_seconds": float(manifest["wall_seconds"]), "artifact": str(layout.prompt(task.name).tensors),
-                "sha256": manifest["sha256"], "curve": curve(manifest["curve_png_base64"]),
+                "wall_seconds": float(manifest["wall_seconds"]),
+                "artifact": MetadataValue.path(str(data.task_parts_paths(task.name).tensors)),
+                "sha256": manifest["sha256"], "curve": curve(trained.curve_png),
             },
             data_version=DataVersion(manifest["sha256"]),
         )

@@ -1,13 +1,13 @@
-"""task_text/<task>: the frozen sentence encoder's embedding of each task's description."""
+"""task_text_<task>: the frozen sentence encoder's embedding of each task's description."""
 
-from dagster import AssetsDefinition, DataVersion, MaterializeResult, asset
+from dagster import AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets import keys
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages.text import embed_task
-from pcl_pipeline.storage import text_sha256
+from pcl_pipeline.store.files import text_sha256
 from pcl_pipeline.text_encoder import task_text as describe
-from resources.storage import PCLStorage
+from resources.store import StoreResource
 from resources.text import TextEncoderResource
 
 
@@ -17,13 +17,16 @@ def text_asset(ds: str, task: TaskSpec, automation=None) -> AssetsDefinition:
     text_hash = text_sha256(describe(task))
 
     @asset(key=keys.task_text(ds, task.name), group_name=ds, code_version=text_hash[:16],
-           automation_condition=automation)
-    def task_text(storage: PCLStorage, text_encoder: TextEncoderResource) -> MaterializeResult:
+           automation_condition=automation, kinds={"sentence_transformers", "json"})
+    def task_text(store: StoreResource, text_encoder: TextEncoderResource) -> MaterializeResult:
         """Sentence-transformer embedding of this task's description (input of the contextual prompt)."""
-        record = embed_task(storage.layout(ds), task, text_encoder.encoder(), text_encoder.name)
+        record = embed_task(task, text_encoder.encoder(), text_encoder.name)
+        data = store.dataset(ds)
+        data.save_task_text(record)
         return MaterializeResult(
             metadata={"text": record["text"], "sha256": record["sha256"], "encoder": record["encoder"],
-                      "dim": record["dim"], "task_file": task.file},
+                      "dim": record["dim"], "task_file": MetadataValue.path(task.file),
+                      "file": MetadataValue.path(str(data.task_text_path(task.name)))},
             data_version=DataVersion(f"{record['encoder']}:{record['sha256']}"),
         )
 

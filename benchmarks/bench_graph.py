@@ -65,7 +65,7 @@ def main() -> None:
     throughput = []
     defs = build_definitions(Settings.from_env())
     for key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        if key.path[1] in ("backbone", "prompt"):
+        if len(key.path) > 1 and (key.path[1] == "backbone" or key.path[1].startswith("prompt_")):
             meta = instance.get_latest_materialization_event(key).asset_materialization.metadata
             throughput.append((key.to_user_string(), meta["throughput_seq_per_s"].value, meta["epochs"].value))
 
@@ -88,9 +88,10 @@ def main() -> None:
     for step, seconds in add_steps:
         print(f"{step:<44} {seconds:>8.2f}")
     print(f"add-task end to end: {added:.1f} s = {added / full:.2f} x the full run ({full:.1f} s, the baseline)")
-    assert {s for s, _ in add_steps} == {"movielens__task_data__T5_age", "movielens__task_text__T5_age",
-                                         "movielens__prompt__T5_age", "movielens__eval__T5_age", "movielens__report"}
-    assert instance.get_latest_materialization_event(AssetKey(["movielens", "eval", "T5_age"])) is not None
+    assert {s for s, _ in add_steps} == {"movielens__task_data_T5_age", "movielens__task_text_T5_age",
+                                         "movielens__prompt_T5_age", "movielens__eval_T5_age", "movielens__report",
+                                         "summary"}
+    assert instance.get_latest_materialization_event(AssetKey(["movielens", "eval_T5_age"])) is not None
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,39 +19,38 @@ import duckdb
 import torch
 
 from pcl_pipeline.catalog import BackboneParams, TaskParams, load_catalog
-from pcl_pipeline.layout import Layout
+from pcl_pipeline.model.pcl import build_task_model
 from pcl_pipeline.settings import default_tasks_dir
 from pcl_pipeline.stages import data as stages
-from pcl_pipeline.stages.backbone import load_next_item_data
-from pcl_pipeline.stages.prompt import load_task_data
-from pcl_pipeline.training.prompt_tuning import build_task_model, tune_task
+from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore
 from pcl_pipeline.training.pretrain import pretrain_backbone
+from pcl_pipeline.training.prompt_tuning import tune_task
 
 
-def prepare(home: Path, scale: float) -> tuple[Layout, list]:
+def prepare(home: Path, scale: float) -> tuple[DatasetStore, list]:
     tasks = load_catalog(default_tasks_dir(), "movielens")
-    layout = Layout(home, "movielens")
+    store = ArtifactStore(home).dataset("movielens")
     con = duckdb.connect()
-    stages.ingest_raw(con, layout, None, seed=0, scale=scale)
-    stages.interactions(con, layout, tasks[0])
-    stages.sequences(con, layout)
+    stages.ingest_raw(con, store, None, seed=0, scale=scale)
+    stages.interactions(con, store, tasks[0])
+    stages.sequences(con, store)
     for task in tasks[:2]:
-        stages.task_data(con, layout, task, tasks[0], seed=0)
-    return layout, tasks
+        stages.task_data(con, store, task, tasks[0], seed=0)
+    return store, tasks
 
 
-def bench(layout: Layout, tasks: list, device: torch.device, epochs: int, batch_size: int | None) -> dict:
+def bench(store: DatasetStore, tasks: list, device: torch.device, epochs: int, batch_size: int | None) -> dict:
     t1, t2 = tasks[0], tasks[1]
     size = {"batch_size": batch_size} if batch_size else {}
     params = BackboneParams(**{**t1.hyperparameters, "epochs": epochs, "patience": epochs, **size})
-    data = load_next_item_data(layout, t1)
+    data = store.next_item_data(t1)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     backbone, fit = pretrain_backbone(data, params, seed=0, device=device, fingerprint=f"bench-{device}")
     wall = time.perf_counter() - t0
     task_params = TaskParams(**{**t2.hyperparameters, "epochs": epochs, "patience": epochs, **size})
-    task_data = load_task_data(layout, t2, backbone.cfg.n_items, backbone.cfg.max_len)
+    task_data = store.task_data(t2, backbone.cfg.n_items, backbone.cfg.max_len)
     texts = torch.randn(2, 384)  # throughput only: the encoder's output values do not change the cost
     model = build_task_model(backbone, t2.kind, task_data.n_targets, task_params, texts, None)
     t1_wall = time.perf_counter()
@@ -70,11 +69,11 @@ def main() -> None:
                         help="comma-separated; the first is the baseline; DEVICE:BATCH sets a batch size")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        layout, tasks = prepare(Path(tmp), args.scale)
+        store, tasks = prepare(Path(tmp), args.scale)
         rows = []
         for spec in args.devices.split(","):
             name, _, batch = spec.partition(":")
-            rows.append(bench(layout, tasks, torch.device(name), args.epochs, int(batch) if batch else None))
+            rows.append(bench(store, tasks, torch.device(name), args.epochs, int(batch) if batch else None))
     base = rows[0]
     print(f"\nscale {args.scale}, {rows[0]['train_sequences']} T1 training sequences, {rows[0]['prompt_rows']} T2 rows, "
           f"{args.epochs} epochs, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from pcl_pipeline.errors import InputError
-from pcl_pipeline.layout import reports_dir
+from pcl_pipeline.errors import InputError, SettingsError
 from pcl_pipeline.settings import Settings
+from pcl_pipeline.store.artifact_store import ArtifactStore
 
 
 def _instance():
@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ok = materialize_selection(settings)
     wall = time.perf_counter() - t0
-    summary_md = reports_dir(settings.home) / "summary.md"
+    summary_md = ArtifactStore(settings.home).summary_md
     if not ok:
         print(f"materialization failed after {wall:.1f} s; see the run's logs (make dev, Runs tab)", file=sys.stderr)
         return 1
@@ -63,8 +63,7 @@ def cmd_add_task(args: argparse.Namespace) -> int:
     task_data, task_text, prompt and eval) and the dataset's report."""
     import shutil
 
-    from dagster import AssetKey
-
+    from assets import keys
     from pcl_pipeline.catalog import check_new_task
     from pcl_pipeline.definitions import build_definitions
 
@@ -79,16 +78,15 @@ def cmd_add_task(args: argparse.Namespace) -> int:
         return 0
     defs = build_definitions(settings)
     instance = _instance()
-    report = AssetKey([task.dataset, "report"])
-    keys = [key for key in defs.resolve_asset_graph().get_all_asset_keys()
-            if key.path[0] == task.dataset and instance.get_latest_materialization_event(key) is None]
-    selection = sorted(set(keys) | {report}, key=lambda k: k.to_user_string())
+    missing = [key for key in defs.resolve_asset_graph().get_all_asset_keys()
+               if key.path[0] == task.dataset and instance.get_latest_materialization_event(key) is None]
+    selection = sorted(set(missing) | {keys.report(task.dataset), keys.summary()}, key=lambda k: k.to_user_string())
     print("materializing: " + ", ".join(k.to_user_string() for k in selection))
     t0 = time.perf_counter()
     if not materialize_selection(settings, selection):
         print("materialization failed; see the run's logs", file=sys.stderr)
         return 1
-    print(f"done in {time.perf_counter() - t0:.1f} s; summary: {reports_dir(settings.home) / 'summary.md'}")
+    print(f"done in {time.perf_counter() - t0:.1f} s; summary: {ArtifactStore(settings.home).summary_md}")
     return 0
 
 
@@ -106,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task}
     try:
         return commands[args.command](args)
-    except InputError as exc:
+    except (InputError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

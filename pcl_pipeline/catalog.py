@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pcl_pipeline.errors import InputError
+from pcl_pipeline.model.sasrec import SASRecArch
 from pcl_pipeline.settings import DATASETS
 
 Kind = Literal["next_item", "item_rec", "classification"]
@@ -51,35 +52,31 @@ class Label(_Strict):
         return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-class BackboneParams(_Strict):
-    """SASRec pretraining on T1 (defaults from PAPER.md)."""
+class BackboneParams(SASRecArch):
+    """SASRec pretraining on T1 (defaults from PAPER.md): the architecture fields of SASRecArch
+    (hidden, blocks, heads, max_len, dropout) plus these training fields."""
 
-    hidden: int = 64  # d: item/position embedding and model width
-    blocks: int = 2  # transformer blocks
-    heads: int = 2  # attention heads per block
-    max_len: int = 50  # behaviour sequence length fed to the model (left-padded)
-    dropout: float = 0.2
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 40
-    patience: int = 10  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
-    sampled_softmax_above: int = 50_000  # vocabulary size above which T1 uses sampled softmax
-    num_negatives: int = 1024  # negatives per batch for the sampled softmax
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=128, ge=1)
+    epochs: int = Field(default=40, ge=1)
+    patience: int = Field(default=10, ge=1)  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
+    sampled_softmax_above: int = Field(default=50_000, ge=1)  # vocabulary size above which T1 uses sampled softmax
+    num_negatives: int = Field(default=1024, ge=1)  # negatives per batch for the sampled softmax
 
 
 class TaskParams(_Strict):
     """Prompt-and-adapter tuning for a task after T1."""
 
-    prompt_len: int = 8  # t: number of last positions that receive the prompt
-    lam: float = 0.1  # lambda: weight of the contextual prompt
-    context_heads: int = 2  # heads of the contextual-prompt attention
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 40
-    patience: int = 5  # epochs without validation improvement before stopping
-    adapter_hidden: int = 64  # classification MLP width (d -> hidden -> C)
+    prompt_len: int = Field(default=8, ge=1)  # t: number of last positions that receive the prompt
+    lam: float = Field(default=0.1, ge=0)  # lambda: weight of the contextual prompt; 0 = no contextual module
+    context_heads: int = Field(default=2, ge=1)  # heads of the contextual-prompt attention
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=128, ge=1)
+    epochs: int = Field(default=40, ge=1)
+    patience: int = Field(default=5, ge=1)  # epochs without validation improvement before stopping
+    adapter_hidden: int = Field(default=64, ge=1)  # classification MLP width (d -> hidden -> C)
 
 
 class TaskSpec(_Strict):
@@ -90,8 +87,9 @@ class TaskSpec(_Strict):
     description: str = Field(min_length=10)
     label: Label
     metric: str
-    hyperparameters: dict = Field(default_factory=dict)
+    hyperparameters: dict = Field(default_factory=dict)  # overrides, as written in the file
     _file: str = PrivateAttr(default="")  # the YAML file it was read from, for error messages
+    _params: BackboneParams | TaskParams | None = PrivateAttr(default=None)  # typed, validated at load
 
     @property
     def file(self) -> str:
@@ -121,7 +119,7 @@ class TaskSpec(_Strict):
             raise ValueError("label.after_history_cut is only for item_rec tasks")
         model = BackboneParams if self.kind == "next_item" else TaskParams
         try:
-            model(**self.hyperparameters)  # validate the overrides now, not at training time
+            self._params = model(**self.hyperparameters)  # validated now, not at training time
         except ValidationError as exc:
             first = exc.errors()[0]
             name = ".".join(str(p) for p in first["loc"])
@@ -131,8 +129,23 @@ class TaskSpec(_Strict):
 
     @property
     def params(self) -> BackboneParams | TaskParams:
-        model = BackboneParams if self.kind == "next_item" else TaskParams
-        return model(**self.hyperparameters)
+        """The typed hyperparameters (defaults plus the file's overrides), built once at load."""
+        assert self._params is not None
+        return self._params
+
+    @property
+    def backbone_params(self) -> BackboneParams:
+        """T1's hyperparameters; an error for any other task."""
+        if not isinstance(self._params, BackboneParams):
+            raise TypeError(f"task {self.name} is {self.kind}; only the next_item task has backbone params")
+        return self._params
+
+    @property
+    def task_params(self) -> TaskParams:
+        """A later task's prompt-and-adapter hyperparameters; an error for T1."""
+        if not isinstance(self._params, TaskParams):
+            raise TypeError(f"task {self.name} is {self.kind}; it has no prompt-and-adapter params")
+        return self._params
 
 
 def load_task_file(path: Path) -> TaskSpec:

@@ -36,3 +36,15 @@ class InputError(ValueError):
         if expected is not None:
             parts.append(f"expected {expected}")
         super().__init__("; ".join(parts))
+
+
+class SettingsError(ValueError):
+    """A bad environment setting: names the variable, the value and the expected form."""
+
+    def __init__(self, variable: str, value: object, problem: str, expected: str | None) -> None:
+        self.variable = variable
+        self.value = value
+        message = f"{variable}: {problem}; got {value!r}"
+        if expected:
+            message += f"; expected {expected}"
+        super().__init__(message)

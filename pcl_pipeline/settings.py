@@ -1,51 +1,91 @@
-"""Settings read from the environment at the edge (never deep inside the library)."""
+"""Every PCL_* setting, read from the environment once, typed and validated, in this one module.
+
+Nothing else in the project reads os.environ: the composition root builds `Settings.from_env()`
+and passes the values down (into Dagster resources, sensors and the schedule). A bad value is an
+error naming the variable, the value and the expected form.
+"""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Mapping
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pcl_pipeline.errors import SettingsError
 
 DATASETS = ("tenrec", "movielens")
-_PATH_ENV = {"tenrec": "PCL_TENREC_PATH", "movielens": "PCL_MOVIELENS_PATH"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    home: Path  # PCL_HOME: artifacts, Parquet tables, reports
-    data_paths: dict[str, Path | None]  # real data folder per dataset; None = embedded default
-    tasks_dir: Path  # the task catalog: tasks/<dataset>/*.yaml
-    synthetic_scale: float  # PCL_SYNTHETIC_SCALE: multiplies the embedded default's users
-    seed: int  # PCL_SEED: one seed for data generation, splits and training
-    task_orders: dict[str, list[str]]  # PCL_TASK_ORDER_<DS>: tasks after T1 in another order (robustness)
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        paths: dict[str, Path | None] = {}
-        for ds, var in _PATH_ENV.items():
-            value = env.get(var, "").strip()
-            paths[ds] = Path(value).expanduser().resolve() if value else None
-        return cls(
-            home=Path(env.get("PCL_HOME", ".pcl")).expanduser().resolve(),
-            data_paths=paths,
-            tasks_dir=Path(env.get("PCL_TASKS_DIR", str(default_tasks_dir()))).expanduser().resolve(),
-            synthetic_scale=float(env.get("PCL_SYNTHETIC_SCALE", "1.0")),
-            seed=int(env.get("PCL_SEED", "0")),
-            task_orders={ds: [n.strip() for n in env[f"PCL_TASK_ORDER_{ds.upper()}"].split(",") if n.strip()]
-                         for ds in DATASETS if env.get(f"PCL_TASK_ORDER_{ds.upper()}", "").strip()},
-        )
-
-    def source_label(self, dataset: str) -> str:
-        """'embedded' or the real data path, as reported in metadata and summary.json."""
-        path = self.data_paths.get(dataset)
-        return "embedded" if path is None else str(path)
-
-
-def variant_name(order: list[str] | None) -> str:
-    """Artifacts of a non-default task order live apart from the default ones."""
-    return "default" if not order else "order-" + "-".join(order)
 
 
 def default_tasks_dir() -> Path:
     """The catalog shipped with the project (tasks/ beside the package)."""
     return Path(__file__).resolve().parent.parent / "tasks"
+
+
+TaskOrder = Annotated[tuple[str, ...], NoDecode]  # "T3,T2,T4" in the environment
+
+
+class Settings(BaseSettings):
+    """PCL_<FIELD> for every field below (e.g. PCL_HOME, PCL_SEED, PCL_TASK_ORDER_TENREC)."""
+
+    model_config = SettingsConfigDict(env_prefix="PCL_", frozen=True, extra="ignore", env_ignore_empty=True)
+
+    home: Path = Field(default=Path(".pcl"), description="a folder for artifacts, tables and reports")
+    movielens_path: Path | None = Field(default=None, description="a folder with real MovieLens files; "
+                                        "unset = the embedded default")
+    tenrec_path: Path | None = Field(default=None, description="a folder with real Tenrec files; "
+                                     "unset = the embedded default")
+    tasks_dir: Path = Field(default_factory=default_tasks_dir, description="the task catalog folder "
+                            "(tasks/<dataset>/*.yaml)")
+    synthetic_scale: float = Field(default=1.0, gt=0, description="a number > 0 that multiplies the "
+                                   "embedded default's users")
+    seed: int = Field(default=0, ge=0, description="an integer >= 0 (data generation, splits, training)")
+    task_order_movielens: TaskOrder = Field(default=(), description="comma-separated task names after T1")
+    task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
+    automation: bool = Field(default=True, description="on or off: whether the automation sensor starts "
+                             "running")
+    retrain_cron: str = Field(default="0 3 * * *", description="a cron expression for scheduled retraining")
+    webserver_host: str = Field(default="127.0.0.1", description="the host of the Dagster webserver that "
+                                "the new-task sensor asks to reload")
+    webserver_port: int = Field(default=3000, ge=1, le=65535, description="a TCP port 1..65535")
+    code_location: str = Field(default="pcl_pipeline.definitions", description="the code location's name "
+                               "in the webserver")
+
+    @field_validator("task_order_movielens", "task_order_tenrec", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("home", "movielens_path", "tenrec_path", "tasks_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """The settings from the process environment (or from `env`, for tests and tools)."""
+        try:
+            if env is None:
+                return cls()
+            fields = {name[len("PCL_"):].lower(): value for name, value in env.items()
+                      if name.upper().startswith("PCL_") and value != ""}
+            return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else ""
+            info = cls.model_fields.get(field)
+            raise SettingsError(f"PCL_{field.upper()}", first.get("input"), first["msg"],
+                                info.description if info else None) from None
+
+    @property
+    def data_paths(self) -> dict[str, Path | None]:
+        """Real data folder per dataset; None = the embedded default."""
+        return {"movielens": self.movielens_path, "tenrec": self.tenrec_path}
+
+    @property
+    def task_orders(self) -> dict[str, list[str]]:
+        """Datasets whose tasks after T1 run in another order than the catalog's (robustness)."""
+        orders = {"movielens": self.task_order_movielens, "tenrec": self.task_order_tenrec}
+        return {ds: list(order) for ds, order in orders.items() if order}

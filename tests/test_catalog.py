@@ -98,13 +98,14 @@ def test_task_order_is_data():
 
 def test_another_task_order_gets_separate_artifacts(monkeypatch, tmp_path):
     from pcl_pipeline.settings import Settings
-    from resources.storage import PCLStorage
+    from resources.store import StoreResource
 
     env = {"PCL_HOME": str(tmp_path), "PCL_TASK_ORDER_TENREC": "T3_video_like, T2_article_rec,T4_age"}
-    storage = PCLStorage.from_settings(Settings.from_env(env))
-    default, reordered = storage.layout("movielens"), storage.layout("tenrec")
+    settings = Settings.from_env(env)
+    store = StoreResource(home=str(settings.home), task_orders=settings.task_orders)
+    default, reordered = store.dataset("movielens"), store.dataset("tenrec")
+    catalog_order = StoreResource(home=str(tmp_path)).dataset("tenrec")
     assert default.variant == "default"
     assert reordered.variant == "order-T3_video_like-T2_article_rec-T4_age"
-    assert reordered.prompt("T2_article_rec").tensors != PCLStorage(home=str(tmp_path)).layout("tenrec").prompt(
-        "T2_article_rec").tensors
-    assert reordered.interactions == PCLStorage(home=str(tmp_path)).layout("tenrec").interactions  # data is shared
+    assert reordered.task_parts_paths("T2_article_rec").tensors != catalog_order.task_parts_paths("T2_article_rec").tensors
+    assert reordered.interactions == catalog_order.interactions  # data is shared

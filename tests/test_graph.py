@@ -20,10 +20,12 @@ def test_whole_graph_end_to_end(tiny_env):
         assert result.success
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
         assert failed == []
-        init = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt", "T3_rate_5"]))
-        prev = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt", "T2_rate_4plus"]))
-        lineage = init.asset_materialization.metadata["init_from"].value
-        assert lineage == {"asset": "movielens/prompt/T2_rate_4plus", "run_id": prev.run_id}
+        init = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt_T3_rate_5"]))
+        prev = instance.get_latest_materialization_event(AssetKey(["movielens", "prompt_T2_rate_4plus"]))
+        metadata = init.asset_materialization.metadata
+        assert metadata["init_from"].value == AssetKey(["movielens", "prompt_T2_rate_4plus"])  # a link in the UI
+        assert metadata["init_from_run"].value == prev.run_id
+        assert metadata["backbone"].value == AssetKey(["movielens", "backbone"])
 
     summary = json.loads((tiny_env["home"] / "reports" / "summary.json").read_text())
     assert set(summary["datasets"]) == set(DATASETS)
@@ -58,7 +60,7 @@ def test_definitions_load_from_workspace(tiny_env):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "pcl_pipeline.definitions 40 movielens/backbone" in out.stdout
+    assert "pcl_pipeline.definitions 41 movielens/backbone" in out.stdout
 
 
 def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):
@@ -66,13 +68,13 @@ def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):
     monkeypatch.setenv("PCL_TASK_ORDER_TENREC", "T4_age,T3_video_like,T2_article_rec")
     defs = build_definitions(Settings.from_env())
     graph = defs.resolve_asset_graph()
-    assert AssetKey(["tenrec", "prompt", "T4_age"]) in graph.get(AssetKey(["tenrec", "prompt", "T3_video_like"])).parent_keys
+    assert AssetKey(["tenrec", "prompt_T4_age"]) in graph.get(AssetKey(["tenrec", "prompt_T3_video_like"])).parent_keys
     with DagsterInstance.ephemeral() as instance:
         assert materialize(list(defs.assets), resources=defs.resources, instance=instance,
                            selection=[k for k in graph.get_all_asset_keys() if k.path[0] == "tenrec"]).success
     variant = tiny_env["home"] / "tenrec" / "variants" / "order-T4_age-T3_video_like-T2_article_rec"
     report = json.loads((variant / "report.json").read_text())
     assert [t["name"] for t in report["tasks"]] == ["T1_next_item", "T4_age", "T3_video_like", "T2_article_rec"]
-    assert report["lineage"][2]["init_from"]["asset"] == "tenrec/prompt/T4_age"
+    assert report["lineage"][2]["init_from"]["asset"] == "tenrec/prompt_T4_age"
     assert report["forgetting"]["max_abs_change"] == 0.0
     assert not (tiny_env["home"] / "tenrec" / "variants" / "default").exists()

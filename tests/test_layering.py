@@ -1,27 +1,41 @@
-"""The layer rule: the library never imports Dagster (only its two entry points do)."""
+"""Import rules: the library never imports Dagster (only its two entry points do); stage modules
+never import each other; training may use evaluation but not the reverse; only the settings
+module reads the environment."""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from tests.conftest import REPO
 
 ENTRY_POINTS = {"definitions.py", "__main__.py"}
+PRODUCT = ("pcl_pipeline", "assets", "resources")
 
 
-def _imports(path) -> set[str]:
+def _modules(path: Path) -> set[str]:
+    """Every module name an import statement in `path` names (absolute, dotted)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _modules(path)}
+
+
+def _python_files(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in sorted((REPO / folder).rglob("*.py"))]
 
 
 def test_library_does_not_import_dagster_or_the_outer_layers():
     offenders = []
-    for path in sorted((REPO / "pcl_pipeline").rglob("*.py")):
+    for path in _python_files("pcl_pipeline"):
         if path.parent == REPO / "pcl_pipeline" and path.name in ENTRY_POINTS:
             continue
         bad = _imports(path) & {"dagster", "dagster_duckdb", "dagster_graphql", "assets", "resources"}
@@ -31,5 +45,68 @@ def test_library_does_not_import_dagster_or_the_outer_layers():
 
 
 def test_resources_do_not_import_assets():
-    for path in sorted((REPO / "resources").rglob("*.py")):
+    for path in _python_files("resources"):
         assert "assets" not in _imports(path), path
+
+
+def stage_offenders(root: Path) -> list[str]:
+    """Stage modules that import another stage module (they share through the store instead)."""
+    offenders = []
+    for path in sorted((root / "pcl_pipeline" / "stages").glob("*.py")):
+        own = f"pcl_pipeline.stages.{path.stem}"
+        for name in sorted(_modules(path)):
+            if name.startswith("pcl_pipeline.stages.") and not name.startswith(own) and name != "pcl_pipeline.stages":
+                offenders.append(f"{path.relative_to(root)} imports {name}")
+    return offenders
+
+
+def evaluation_offenders(root: Path) -> list[str]:
+    """evaluation/ must not import training/ (training imports evaluation for validation, so the
+    reverse would be a cycle); shared split and batch code lives in pcl_pipeline.data below both."""
+    return [f"{path.relative_to(root)} imports {name}"
+            for path in sorted((root / "pcl_pipeline" / "evaluation").glob("*.py"))
+            for name in sorted(_modules(path)) if name.startswith("pcl_pipeline.training")]
+
+
+def environ_offenders(root: Path) -> list[str]:
+    """Product modules other than pcl_pipeline/settings.py that read or write the environment."""
+    offenders = []
+    for folder in PRODUCT:
+        for path in sorted((root / folder).rglob("*.py")):
+            if path == root / "pcl_pipeline" / "settings.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                hit = (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}) or \
+                      (isinstance(node, ast.ImportFrom) and node.module == "os" and
+                       any(a.name in {"environ", "getenv"} for a in node.names))
+                if hit:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    return offenders
+
+
+def test_stage_modules_do_not_import_each_other():
+    assert stage_offenders(REPO) == []
+
+
+def test_evaluation_does_not_import_training():
+    assert evaluation_offenders(REPO) == []
+
+
+def test_only_the_settings_module_reads_the_environment():
+    assert environ_offenders(REPO) == []
+
+
+def test_the_rules_catch_violations(tmp_path):
+    """Each rule fails on a planted violation (a check that cannot fail proves nothing)."""
+    for folder in ("pcl_pipeline/stages", "pcl_pipeline/evaluation", "assets", "resources"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "pcl_pipeline" / "stages" / "report.py").write_text("from pcl_pipeline.stages.evaluate import x\n")
+    (tmp_path / "pcl_pipeline" / "evaluation" / "protocol.py").write_text("from pcl_pipeline.training import loop\n")
+    (tmp_path / "assets" / "automation.py").write_text("import os\nport = os.environ.get('PCL_PORT')\n")
+    (tmp_path / "resources" / "x.py").write_text("from os import getenv\n")
+    assert stage_offenders(tmp_path) == ["pcl_pipeline/stages/report.py imports pcl_pipeline.stages.evaluate",
+                                         "pcl_pipeline/stages/report.py imports pcl_pipeline.stages.evaluate.x"]
+    assert evaluation_offenders(tmp_path) == ["pcl_pipeline/evaluation/protocol.py imports pcl_pipeline.training",
+                                              "pcl_pipeline/evaluation/protocol.py imports pcl_pipeline.training.loop"]
+    assert environ_offenders(tmp_path) == ["assets/automation.py:2", "resources/x.py:1"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pcl_pipeline.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
 from pcl_pipeline.catalog import BackboneParams, TaskParams
-from pcl_pipeline.model.pcl import count_parameters
-from pcl_pipeline.model.sasrec import SASRec, SASRecConfig, left_pad
-from pcl_pipeline.training.batches import Split
+from pcl_pipeline.data.splits import Split, TaskData, left_pad
+from pcl_pipeline.model.pcl import build_task_model, count_parameters
+from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
+from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
 from pcl_pipeline.training.loop import LoopConfig, fit
 from pcl_pipeline.training.pretrain import next_item_loss
-from pcl_pipeline.training.prompt_tuning import TaskData, build_task_model, tune_task
+from pcl_pipeline.training.prompt_tuning import tune_task
 
 D, N_ITEMS, TEXT_DIM = 16, 30, 384
 
@@ -175,26 +175,34 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     import duckdb
 
     from pcl_pipeline.catalog import load_catalog
-    from pcl_pipeline.layout import Layout
     from pcl_pipeline.stages import data as stages
     from pcl_pipeline.stages.backbone import train_backbone
     from pcl_pipeline.stages.prompt import train_prompt
     from pcl_pipeline.stages.text import embed_task
+    from pcl_pipeline.store.artifact_store import ArtifactStore
     from pcl_pipeline.text_encoder import RandomTextEncoder
     from tests.conftest import write_tiny_catalog
 
     tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
-    layout = Layout(tmp_path / "home", "movielens")
+    store = ArtifactStore(tmp_path / "home").dataset("movielens")
     con = duckdb.connect()
-    stages.ingest_raw(con, layout, None, seed=0, scale=0.3)
-    stages.interactions(con, layout, tasks[0])
-    stages.sequences(con, layout)
+    stages.ingest_raw(con, store, None, seed=0, scale=0.3)
+    stages.interactions(con, store, tasks[0])
+    stages.sequences(con, store)
     for task in tasks[:2]:
-        stages.task_data(con, layout, task, tasks[0], seed=0)
-        embed_task(layout, task, RandomTextEncoder(), "random")
+        stages.task_data(con, store, task, tasks[0], seed=0)
+        store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
     cpu = torch.device("cpu")
-    train_backbone(layout, tasks[0], seed=0, device=cpu, data_version="v")
-    first = train_prompt(layout, tasks[:2], seed=0, device=cpu, data_version="v", init_from=None)["sha256"]
+    backbone = train_backbone(store, tasks[0], seed=0, device=cpu)
+    store.save_backbone(backbone.model, backbone.manifest)
+
+    def train_and_save() -> str:
+        trained = train_prompt(store, tasks[:2], seed=0, device=cpu, init_from=None)
+        return store.save_task_parts(tasks[1].name, trained.model, trained.manifest)["sha256"]
+
+    first = train_and_save()
     torch.rand(12345)  # other work in the same process moves the global RNG
-    second = train_prompt(layout, tasks[:2], seed=0, device=cpu, data_version="v", init_from=None)["sha256"]
+    second = train_and_save()
     assert first == second
+    reloaded, _ = store.load_task_model(tasks[1].name, cpu)  # the stored parts rebuild the same model
+    assert store.save_task_parts("copy", reloaded, {})["sha256"] == first

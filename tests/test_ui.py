@@ -30,20 +30,20 @@ FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 
 def expected_graph(tasks_dir: Path) -> tuple[set[str], dict[str, set[str]], dict[str, list[str]]]:
     """Every asset key of both datasets (as 'a/b/c') and the edges the design promises."""
-    keys: set[str] = set()
+    keys: set[str] = {"summary"}  # the one asset over every dataset
     must_depend: dict[str, set[str]] = {}
     orders: dict[str, list[str]] = {}
     for ds in DATASETS:
         names = [t.name for t in load_catalog(tasks_dir, ds)]
         orders[ds] = names
         keys |= {f"{ds}/raw_logs", f"{ds}/interactions", f"{ds}/sequences", f"{ds}/backbone", f"{ds}/report"}
-        keys |= {f"{ds}/{kind}/{n}" for n in names for kind in ("task_data", "task_text", "eval")}
-        keys |= {f"{ds}/prompt/{n}" for n in names[1:]}
+        keys |= {f"{ds}/{role}_{n}" for n in names for role in ("task_data", "task_text", "eval")}
+        keys |= {f"{ds}/prompt_{n}" for n in names[1:]}
         for k, name in enumerate(names[1:], start=2):  # task order k = position in the catalog
-            deps = {f"{ds}/backbone", f"{ds}/task_data/{name}"} | {f"{ds}/task_text/{n}" for n in names[:k]}
+            deps = {f"{ds}/backbone", f"{ds}/task_data_{name}"} | {f"{ds}/task_text_{n}" for n in names[:k]}
             if k >= 3:  # knowledge inheritance: p_k starts from the trained p_{k-1}
-                deps.add(f"{ds}/prompt/{names[k - 2]}")
-            must_depend[f"{ds}/prompt/{name}"] = deps
+                deps.add(f"{ds}/prompt_{names[k - 2]}")
+            must_depend[f"{ds}/prompt_{name}"] = deps
     return keys, must_depend, orders
 
 
@@ -73,7 +73,7 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         for prompt, needed in must_depend.items():
             assert needed <= deps[prompt], f"{prompt} lacks upstream {sorted(needed - deps[prompt])}"
         for ds, names in orders.items():  # p_2 starts random: no prompt upstream of the first prompt
-            assert not any(d.startswith(f"{ds}/prompt/") for d in deps[f"{ds}/prompt/{names[1]}"])
+            assert not any(d.startswith(f"{ds}/prompt_") for d in deps[f"{ds}/prompt_{names[1]}"])
             assert deps[f"{ds}/interactions"] == {f"{ds}/raw_logs"}
             assert deps[f"{ds}/sequences"] == {f"{ds}/interactions"}
 
@@ -96,10 +96,10 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         client.reload_repository_location("pcl_pipeline.definitions")
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-        new = {f"movielens/{kind}/T5_age" for kind in ("task_data", "task_text", "prompt", "eval")}
+        new = {f"movielens/{role}_T5_age" for role in ("task_data", "task_text", "prompt", "eval")}
         assert set(deps) == keys | new
-        assert f"movielens/prompt/{orders['movielens'][-1]}" in deps["movielens/prompt/T5_age"]
-        assert "movielens/eval/T5_age" in deps["movielens/report"]
+        assert f"movielens/prompt_{orders['movielens'][-1]}" in deps["movielens/prompt_T5_age"]
+        assert "movielens/eval_T5_age" in deps["movielens/report"]
 
         ui.stop()
         # The server and every process it spawned (webserver, daemon, code server, run) are gone.

@@ -1,6 +1,6 @@
 """Start and stop the Dagster UI (`dagster dev`) of this project for tests and scripts.
 
-Not a test module: the UI smoke test (tests/test_ui.py) and benchmarks/screenshot_lineage.py
+Not a test module: the UI smoke test (tests/test_ui.py) and tools/screenshot_lineage.py
 import it. `dagster dev` runs from the repository root on `workspace.yaml`, on a free local port,
 with its own DAGSTER_HOME (a copy of dagster_home/dagster.yaml) and PCL_HOME under a given
 folder, so nothing is written into the working tree.

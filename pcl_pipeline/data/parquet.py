@@ -6,7 +6,7 @@ from typing import Sequence
 
 import duckdb
 
-from pcl_pipeline.storage import atomic_path
+from pcl_pipeline.store.files import atomic_path
 
 
 def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[object], path: Path) -> int:

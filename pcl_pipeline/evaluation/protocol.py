@@ -10,10 +10,11 @@ from typing import Callable
 
 import torch
 
+from pcl_pipeline.data.splits import NextItemData, Split, batch_indices
 from pcl_pipeline.evaluation.baselines import cold_start_mask, majority_class, majority_scores, popularity_scores
 from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.evaluation.ranking import RankingAccumulator, ranking_metrics
-from pcl_pipeline.training.batches import Split, batch_indices
+from pcl_pipeline.model.sasrec import SASRec
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # (B, L) inputs on device -> (B, V) scores
 COLD_START_MAX_TRAIN = 5  # a test target with at most this many training interactions is cold
@@ -78,6 +79,13 @@ def evaluate_ranking(score: Scorer, test: Split, train_items: torch.Tensor, to_t
     if n_cold:
         result["cold_start"].update({"model": ranking_metrics(ranks[cold]), "popularity": ranking_metrics(base[cold])})
     return result
+
+
+def evaluate_next_item(model: SASRec, data: NextItemData, device: torch.device) -> dict:
+    """T1 test metrics of the backbone beside popularity over the training sequences, with the
+    cold-start slice."""
+    return evaluate_ranking(model.full_sort_scores, data.test, data.train.inputs, data.to_target, data.n_items,
+                            device)
 
 
 @torch.no_grad()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pcl_pipeline.catalog import TaskParams
+from pcl_pipeline.model.adapters import ClassifierAdapter, ItemAdapter
 from pcl_pipeline.model.prompts import ContextualPrompt, PositionPrompt
 from pcl_pipeline.model.sasrec import SASRec
 
@@ -58,3 +60,26 @@ def freeze(module: nn.Module) -> None:
 
 def count_parameters(params: list[nn.Parameter]) -> int:
     return sum(p.numel() for p in params)
+
+
+def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskParams, texts: torch.Tensor,
+                     inherit_prompt: torch.Tensor | None) -> PCLTaskModel:
+    """Fresh per-task parts around the frozen backbone; p_k copied from p_{k-1} when given.
+
+    lam = 0 builds no contextual module at all (the ablation without contextual prompt), so the
+    artifact holds no dead weights and reloads from its params alone.
+    """
+    d = backbone.cfg.hidden
+    prompt = PositionPrompt(params.prompt_len, d)
+    if inherit_prompt is not None:
+        if tuple(inherit_prompt.shape) != tuple(prompt.weight.shape):
+            raise ValueError(f"inherited prompt has shape {tuple(inherit_prompt.shape)}; expected "
+                             f"{tuple(prompt.weight.shape)} (prompt_len x hidden must match the previous task)")
+        with torch.no_grad():
+            prompt.weight.copy_(inherit_prompt)
+    context = ContextualPrompt(texts.shape[1], d, params.context_heads) if params.lam > 0 else None
+    if kind == "item_rec":
+        adapter = ItemAdapter(d, n_targets)
+    else:
+        adapter = ClassifierAdapter(d, params.adapter_hidden, n_targets)
+    return PCLTaskModel(backbone, prompt, context, adapter, texts, params.lam)

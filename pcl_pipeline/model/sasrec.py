@@ -5,25 +5,45 @@ position-wise prompt of PCL is then simply added to the last t positions.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 BLOCKED = -1e9  # additive attention mask value: finite, so a fully blocked (padding) row gives no NaN
 
 
-@dataclass(frozen=True)
-class SASRecConfig:
-    n_items: int  # vocabulary size without padding; ids are 1..n_items, 0 is padding
-    hidden: int = 64  # d
-    blocks: int = 2
-    heads: int = 2
-    max_len: int = 50  # L: positions (inputs longer than this keep their last L items)
-    dropout: float = 0.2
+class SASRecArch(BaseModel):
+    """The architecture's hyperparameters: the one definition of these fields. The catalog's
+    BackboneParams extends it with the training fields; SASRecConfig adds the vocabulary size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hidden: int = Field(default=64, ge=2)  # d: item/position embedding and model width
+    blocks: int = Field(default=2, ge=1)  # transformer blocks
+    heads: int = Field(default=2, ge=1)  # attention heads per block (must divide hidden)
+    max_len: int = Field(default=50, ge=2)  # L: positions (inputs longer than this keep their last L items)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "SASRecArch":
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        return self
+
+    def architecture(self) -> dict:
+        """Only the architecture fields (a subclass's training fields left out)."""
+        return self.model_dump(include=set(SASRecArch.model_fields))
+
+
+class SASRecConfig(SASRecArch):
+    n_items: int = Field(ge=1)  # vocabulary size without padding; ids are 1..n_items, 0 is padding
+
+    @classmethod
+    def build(cls, n_items: int, arch: SASRecArch) -> "SASRecConfig":
+        return cls(n_items=n_items, **arch.architecture())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
 
 class Block(nn.Module):
@@ -48,7 +68,8 @@ class Block(nn.Module):
 
 
 class SASRec(nn.Module):
-    """forward(seq) -> hidden states; score heads live outside so item tables can differ per task."""
+    """encode(seq) -> hidden states; item_scores and full_sort_scores score them against the
+    shared item table (a task adapter may own another table for its own vocabulary)."""
 
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
@@ -97,12 +118,7 @@ class SASRec(nn.Module):
         """Scores over all items from hidden states: (..., d) -> (..., n_items + 1); shared table."""
         return hidden @ self.item_emb.weight.T
 
+    def full_sort_scores(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) inputs -> (B, n_items + 1): the last position's state against every item (T1)."""
+        return self.item_scores(self.encode(seq)[:, -1])
 
-def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
-    """Keep the last max_len items of each sequence and left-pad with 0 -> (B, max_len) long."""
-    out = torch.zeros(len(sequences), max_len, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        tail = seq[-max_len:]
-        if tail:
-            out[row, max_len - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
-    return out

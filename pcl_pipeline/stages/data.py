@@ -11,44 +11,44 @@ from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.data.sequences import build_sequences
 from pcl_pipeline.data.task_data import build_task_data, source_table
 from pcl_pipeline.formats import read_source
-from pcl_pipeline.layout import Layout
+from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
 
 GENERATORS = {"movielens": generate_movielens, "tenrec": generate_tenrec}
 
 
-def ingest_raw(con: duckdb.DuckDBPyConnection, layout: Layout, data_path: Path | None, *, seed: int,
+def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: Path | None, *, seed: int,
                scale: float) -> dict:
     """Read the dataset's files (real ones at data_path, or the embedded default generated into
-    layout.embedded_dir) through the format readers into one Parquet file per standard table.
+    store.embedded_dir) through the format readers into one Parquet file per standard table.
 
     Every file is read and validated before any table is written, so bad input leaves the
     previously materialized tables untouched.
     """
     folder = data_path
     if folder is None:
-        folder = layout.embedded_dir
-        GENERATORS[layout.dataset](folder, seed=seed, scale=scale)
-    source = read_source(con, layout.dataset, folder)
+        folder = store.embedded_dir
+        GENERATORS[store.dataset](folder, seed=seed, scale=scale)
+    source = read_source(con, store.dataset, folder)
     rows = {}
     for name, temp in sorted(source.tables.items()):
         rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp} ORDER BY line", [],
-                                           layout.raw_dir / f"{name}.parquet")
-    for stale in layout.raw_dir.glob("*.parquet"):
+                                           store.raw_dir / f"{name}.parquet")
+    for stale in store.raw_dir.glob("*.parquet"):
         if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
             stale.unlink()
     return {"format": source.format, "folder": str(folder), "rows": rows,
             "files": {name: str(path) for name, path in source.files.items()}}
 
 
-def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec) -> int:
-    return build_interactions(con, t1, source_table(layout.raw_dir, t1), layout.interactions)
+def interactions(con: duckdb.DuckDBPyConnection, store: DatasetStore, t1: TaskSpec) -> int:
+    return build_interactions(con, t1, source_table(store.raw_dir, t1), store.interactions)
 
 
-def sequences(con: duckdb.DuckDBPyConnection, layout: Layout) -> int:
-    return build_sequences(con, layout.interactions, layout.sequences)
+def sequences(con: duckdb.DuckDBPyConnection, store: DatasetStore) -> int:
+    return build_sequences(con, store.interactions, store.sequences)
 
 
-def task_data(con: duckdb.DuckDBPyConnection, layout: Layout, task: TaskSpec, t1: TaskSpec, *, seed: int) -> int:
-    return build_task_data(con, task, t1, layout.stage_inputs(), layout.task_data(task.name), seed=seed)
+def task_data(con: duckdb.DuckDBPyConnection, store: DatasetStore, task: TaskSpec, t1: TaskSpec, *, seed: int) -> int:
+    return build_task_data(con, task, t1, store.stage_inputs(), store.task_data_paths(task.name), seed=seed)
 

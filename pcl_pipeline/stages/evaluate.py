@@ -1,4 +1,5 @@
-"""The eval stage: test metrics of a task from its stored artifact, beside the trivial baseline."""
+"""The eval stage: test metrics of a task from stored artifacts, beside the trivial baseline, and
+the forgetting row: every earlier task re-scored from what is stored at the same moment."""
 from __future__ import annotations
 
 import time
@@ -6,22 +7,19 @@ import time
 import torch
 
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_ranking
-from pcl_pipeline.layout import Layout
-from pcl_pipeline.stages.backbone import evaluate_next_item, load_backbone, load_next_item_data
-from pcl_pipeline.stages.prompt import load_task_data, load_task_model
-from pcl_pipeline.storage import write_json
+from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_next_item, evaluate_ranking
+from pcl_pipeline.store.artifact_store import DatasetStore
 
 
-def evaluate_stored(layout: Layout, task: TaskSpec, t1: TaskSpec, device: torch.device) -> dict:
+def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: torch.device) -> dict:
     """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts)."""
     t0 = time.perf_counter()
     if task.kind == "next_item":
-        model, manifest = load_backbone(layout, device)
-        result = evaluate_next_item(model, load_next_item_data(layout, t1), device)
+        model, manifest = store.load_backbone(device)
+        result = evaluate_next_item(model, store.next_item_data(t1), device)
     else:
-        model, manifest = load_task_model(layout, task, device)
-        data = load_task_data(layout, task, model.backbone.cfg.n_items, model.backbone.cfg.max_len)
+        model, manifest = store.load_task_model(task.name, device)
+        data = store.task_data(task, model.backbone.cfg.n_items, model.backbone.cfg.max_len)
         if task.kind == "item_rec":
             result = evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, device)
         else:
@@ -35,8 +33,14 @@ def evaluate_stored(layout: Layout, task: TaskSpec, t1: TaskSpec, device: torch.
     return result
 
 
-def evaluate_task(layout: Layout, task: TaskSpec, t1: TaskSpec, device: torch.device) -> dict:
-    """evaluate_stored, written to the task's eval file (the record at learning time)."""
-    result = evaluate_stored(layout, task, t1, device)
-    write_json(layout.eval(task.name), result)
-    return result
+def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> dict:
+    """The eval record of chain[-1] (task k, just learned), with `after_learning`: the metrics of
+    tasks 1..k-1 measured now from their stored artifacts (row k of the forgetting matrix)."""
+    t1 = chain[0]
+    record = evaluate_stored(store, chain[-1], t1, device)
+    record["after_learning"] = {
+        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device))["metrics"],
+                       "artifact_sha256": r["artifact_sha256"]}
+        for earlier in chain[:-1]
+    }
+    return record

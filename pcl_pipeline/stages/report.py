@@ -1,69 +1,54 @@
-"""The report stage: re-evaluate every task from its stored artifact after the last one, build
-the forgetting matrix, and write $PCL_HOME/reports/summary.json and summary.md."""
+"""The report stage: a dataset's results table and forgetting matrix from its eval records, and
+the summary over every dataset's report (summary.json and summary.md)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import torch
-
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.layout import Layout, reports_dir
-from pcl_pipeline.stages.evaluate import evaluate_stored
-from pcl_pipeline.storage import write_json, write_text
 
 SUMMARY_KEYS = ("name", "kind", "order", "metric", "metrics", "baselines", "baseline_name", "cold_start",
                 "trainable_params", "wall_seconds", "init_from", "n_test")
 
 
-def build_report(layout: Layout, tasks: list[TaskSpec], device: torch.device, source: str) -> dict:
+def build_report(tasks: list[TaskSpec], records: list[dict], source: str, variant: str) -> dict:
     """The dataset's part of summary.json: tasks with metrics and baselines, and forgetting.
 
-    R[i][j] is task j's primary metric after tasks 1..i were learned (None above the diagonal).
-    The diagonal is the value recorded by eval/<task> when task j was learned; below it, the
-    value measured now, after the last task, from the stored artifacts. Since every later task
-    only adds files, the state "after task i" for task j is exactly what is stored now.
-    max_abs_change compares every metric key, not only the primary one.
+    records[i] is eval/<tasks[i]>'s record. R[i][j] is task j's primary metric after tasks 1..i
+    were learned (None above the diagonal): the diagonal is what eval/<task j> measured when
+    task j was learned, and R[i][j] below it what eval/<task i> measured for task j from the
+    artifacts stored at that moment (its `after_learning` row). Nothing is copied: a stored
+    artifact that changed between the two measurements shows up. max_abs_change compares every
+    metric key, not only the primary one.
     """
-    recorded = [_read_eval(layout, t) for t in tasks]
-    current = [evaluate_stored(layout, t, tasks[0], device) for t in tasks]
+    if [r["name"] for r in records] != [t.name for t in tasks]:
+        raise ValueError(f"eval records {[r['name'] for r in records]} do not match tasks {[t.name for t in tasks]}")
     n = len(tasks)
     matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
     max_change = 0.0
-    for j, (rec, cur) in enumerate(zip(recorded, current)):
-        metric = tasks[j].metric
-        matrix[j][j] = rec["metrics"][metric]
-        for i in range(j + 1, n):
-            matrix[i][j] = cur["metrics"][metric]
-        for key, value in rec["metrics"].items():
-            max_change = max(max_change, abs(cur["metrics"][key] - value))
+    for i, record in enumerate(records):
+        matrix[i][i] = record["metrics"][tasks[i].metric]
+        row = record.get("after_learning", {})
+        for j in range(i):
+            earlier = tasks[j]
+            if earlier.name not in row:
+                raise ValueError(f"eval record of {tasks[i].name} has no measurement of {earlier.name}; "
+                                 f"re-materialize its eval asset")
+            measured = row[earlier.name]["metrics"]
+            matrix[i][j] = measured[earlier.metric]
+            for key, value in records[j]["metrics"].items():
+                max_change = max(max_change, abs(measured[key] - value))
     lineage = [{"task": t.name, "init_from": r.get("init_from"), "artifact_sha256": r["artifact_sha256"]}
-               for t, r in zip(tasks, recorded)]
-    report = {
-        "source": source, "variant": layout.variant,
-        "tasks": [{k: rec.get(k) for k in SUMMARY_KEYS if k in rec} for rec in recorded],
+               for t, r in zip(tasks, records)]
+    return {
+        "source": source, "variant": variant,
+        "tasks": [{k: rec.get(k) for k in SUMMARY_KEYS if k in rec} for rec in records],
         "forgetting": {"matrix": matrix, "metrics": [t.metric for t in tasks], "max_abs_change": max_change},
         "lineage": lineage,
     }
-    write_json(layout.report, report)
-    return report
 
 
-def _read_eval(layout: Layout, task: TaskSpec) -> dict:
-    path = layout.eval(task.name)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: eval record missing; materialize {layout.dataset}/eval/{task.name} first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_summary(home: Path, datasets: dict[str, dict]) -> dict:
-    """Merge per-dataset reports into summary.json and summary.md (same content, for people)."""
-    total = sum(t.get("wall_seconds") or 0.0 for ds in datasets.values() for t in ds["tasks"])
-    summary = {"wall_seconds": round(total, 2), "datasets": datasets}
-    folder = reports_dir(home)
-    write_json(folder / "summary.json", summary)
-    write_text(folder / "summary.md", summary_markdown(summary))
-    return summary
+def build_summary(reports: dict[str, dict]) -> dict:
+    """summary.json's content over every dataset's report."""
+    total = sum(t.get("wall_seconds") or 0.0 for ds in reports.values() for t in ds["tasks"])
+    return {"wall_seconds": round(total, 2), "datasets": reports}
 
 
 def _pair(task: dict, key: str) -> str:
@@ -100,7 +85,8 @@ def summary_markdown(summary: dict) -> str:
         if ds.get("lineage"):
             lines += ["", "Lineage: " + " -> ".join(_link(step) for step in ds["lineage"])]
         f = ds["forgetting"]
-        lines += ["", f"Forgetting: max |change| over all metrics after the last task = {f['max_abs_change']}", ""]
+        lines += ["", f"Forgetting: max |change| over all metrics, every task re-measured after each later "
+                      f"one = {f['max_abs_change']}", ""]
         lines.append("| after \\ task | " + " | ".join(t["name"] for t in ds["tasks"]) + " |")
         lines.append("|---" * (len(ds["tasks"]) + 1) + "|")
         for i, row in enumerate(f["matrix"]):

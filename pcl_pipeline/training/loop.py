@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from pcl_pipeline.storage import atomic_path
+from pcl_pipeline.store.files import atomic_path
 
 log = logging.getLogger(__name__)
 

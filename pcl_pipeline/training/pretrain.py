@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -10,35 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from pcl_pipeline.catalog import BackboneParams
+from pcl_pipeline.data.splits import NextItemData, batch_indices
 from pcl_pipeline.evaluation.protocol import split_ranks
 from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
-from pcl_pipeline.training.batches import Split, batch_indices, load_split
 from pcl_pipeline.training.device import autocast
 from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class NextItemData:
-    train: Split  # inputs are whole training sequences (input + target), left-padded to max_len + 1
-    valid: Split
-    test: Split
-    n_items: int
-
-    @classmethod
-    def load(cls, rows: Path, n_items: int, max_len: int) -> "NextItemData":
-        return cls(
-            train=load_split(rows, "train", max_len + 1, append_target=True),
-            valid=load_split(rows, "valid", max_len),
-            test=load_split(rows, "test", max_len),
-            n_items=n_items,
-        )
-
-
-def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams) -> torch.Tensor:
     """Cross-entropy of predicting position i+1 from positions <= i, at every non-padded position.
 
     Full softmax over the item table, or a sampled softmax (shared uniform negatives) when the
@@ -52,7 +33,7 @@ def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams,
         logits = model.item_scores(h)  # (M, V + 1)
         logits[:, 0] = float("-inf")  # padding is never a prediction
         return F.cross_entropy(logits.float(), y)
-    negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device, generator=generator)
+    negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device)
     table = model.item_emb.weight
     pos = (h * table[y]).sum(-1, keepdim=True)  # (M, 1)
     neg = h @ table[negatives].T  # (M, K)
@@ -66,9 +47,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
                       on_epoch: Callable[[dict], None] | None = None) -> tuple[SASRec, FitResult]:
     """Train SASRec on T1 and return the model with the best validation NDCG@10 (test untouched)."""
     seed_everything(seed)
-    cfg = SASRecConfig(n_items=data.n_items, hidden=params.hidden, blocks=params.blocks, heads=params.heads,
-                       max_len=params.max_len, dropout=params.dropout)
-    model = SASRec(cfg).to(device)
+    model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
     train = data.train
 
     def batches(generator: torch.Generator):
@@ -84,7 +63,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     def validate() -> float:
         model.eval()
         with autocast(device):
-            ranks = split_ranks(score_all_items(model), data.valid, identity_map(data.n_items), data.n_items, device)
+            ranks = split_ranks(model.full_sort_scores, data.valid, data.to_target, data.n_items, device)
         return ranking_metrics(ranks)["ndcg@10"]
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
@@ -94,14 +73,3 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     model.eval()
     return model, result
 
-
-def score_all_items(model: SASRec) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Scorer for T1: the last position's hidden state against the whole item table."""
-    def score(inputs: torch.Tensor) -> torch.Tensor:
-        return model.item_scores(model.encode(inputs)[:, -1])
-    return score
-
-
-def identity_map(n_items: int) -> torch.Tensor:
-    """T1's targets are backbone items themselves: history exclusion maps each id to itself."""
-    return torch.arange(n_items + 1)

@@ -1,67 +1,20 @@
 """Tasks after T1: train only the prompt, the contextual module and the adapter."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
 from pcl_pipeline.catalog import TaskParams
+from pcl_pipeline.data.splits import Split, TaskData, batch_indices
 from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.evaluation.protocol import split_ranks, split_scores
 from pcl_pipeline.evaluation.ranking import ranking_metrics
-from pcl_pipeline.model.adapters import ClassifierAdapter, ItemAdapter
 from pcl_pipeline.model.pcl import PCLTaskModel
-from pcl_pipeline.model.prompts import ContextualPrompt, PositionPrompt
-from pcl_pipeline.model.sasrec import SASRec
-from pcl_pipeline.training.batches import Split, batch_indices, load_split
 from pcl_pipeline.training.device import autocast
 from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
-
-
-@dataclass(frozen=True)
-class TaskData:
-    kind: str  # "item_rec" | "classification"
-    train: Split
-    valid: Split
-    test: Split
-    n_targets: int  # item tasks: target vocabulary size (ids 1..n); classification: classes (ids 0..n-1)
-    to_target: torch.Tensor | None  # backbone item id -> target id, for history exclusion (same namespace)
-
-    @classmethod
-    def load(cls, kind: str, rows: Path, vocab: Path, max_len: int, n_backbone_items: int) -> "TaskData":
-        table = pq.read_table(vocab, columns=["idx", "backbone_idx"])
-        idx = table["idx"].to_pylist()
-        to_target = None
-        if kind == "item_rec" and table["backbone_idx"].null_count < len(table):
-            to_target = torch.zeros(n_backbone_items + 1, dtype=torch.long)
-            for target, item in zip(idx, table["backbone_idx"].to_pylist()):
-                if item is not None:
-                    to_target[item] = target
-        splits = {s: load_split(rows, s, max_len) for s in ("train", "valid", "test")}
-        return cls(kind=kind, n_targets=len(idx), to_target=to_target, **splits)
-
-
-def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskParams, texts: torch.Tensor,
-                     inherit_prompt: torch.Tensor | None, use_context: bool = True) -> PCLTaskModel:
-    """Fresh per-task parts around the frozen backbone; p_k copied from p_{k-1} when given."""
-    d = backbone.cfg.hidden
-    prompt = PositionPrompt(params.prompt_len, d)
-    if inherit_prompt is not None:
-        if tuple(inherit_prompt.shape) != tuple(prompt.weight.shape):
-            raise ValueError(f"inherited prompt has shape {tuple(inherit_prompt.shape)}; expected "
-                             f"{tuple(prompt.weight.shape)} (prompt_len x hidden must match the previous task)")
-        with torch.no_grad():
-            prompt.weight.copy_(inherit_prompt)
-    context = ContextualPrompt(texts.shape[1], d, params.context_heads) if use_context else None
-    if kind == "item_rec":
-        adapter = ItemAdapter(d, n_targets)
-    else:
-        adapter = ClassifierAdapter(d, params.adapter_hidden, n_targets)
-    return PCLTaskModel(backbone, prompt, context, adapter, texts, params.lam)
 
 
 def validation_score(model: PCLTaskModel, data: TaskData, split: Split, metric: str, device: torch.device) -> float:

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from pcl_pipeline.storage import atomic_path, file_sha256, write_json
+from pcl_pipeline.store.files import atomic_path, file_sha256, write_json
 
 
 class ArtifactError(RuntimeError):
@@ -98,9 +98,3 @@ def _check_expected(path: Path, actual: dict[str, tuple], expected: dict[str, tu
         for key, (got, want) in sorted(wrong.items()):
             parts.append(f"{key}: shape {got}, expected {want}")
         raise ArtifactError(f"{path}: does not fit the model: " + "; ".join(parts))
-
-
-def state_shapes(module: torch.nn.Module, prefix_filter: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of a module's state, optionally without keys starting with prefix_filter."""
-    return {k: tuple(v.shape) for k, v in module.state_dict().items()
-            if prefix_filter is None or not k.startswith(prefix_filter)}

@@ -1,0 +1,119 @@
+"""Task rows (Parquet) as padded tensors, and seeded mini-batches over them.
+
+This is the one place where training and evaluation meet the data: both import it, neither
+imports the other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a task's rows: inputs left-padded to max_len."""
+
+    users: torch.Tensor  # (N,) user_idx
+    inputs: torch.Tensor  # (N, L) backbone item ids, 0 = padding
+    targets: torch.Tensor  # (N,) task target (item vocab idx from 1, or class idx from 0)
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+
+def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
+    """Keep the last max_len items of each sequence and left-pad with 0 -> (B, max_len) long."""
+    out = torch.zeros(len(sequences), max_len, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tail = seq[-max_len:]
+        if tail:
+            out[row, max_len - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
+    return out
+
+
+def load_split(rows: Path, split: str, max_len: int, append_target: bool = False) -> Split:
+    """Rows of `split` from a task_data Parquet file. With append_target the target is appended to
+    the input (T1 training: every position of input + target is a next-item example)."""
+    table = pq.read_table(rows, columns=["user_idx", "split", "input", "target"])
+    table = table.filter(pc.equal(table["split"], split))
+    inputs = table["input"].to_pylist()
+    targets = table["target"].to_pylist()
+    if append_target:
+        inputs = [seq + [t] for seq, t in zip(inputs, targets)]
+    return Split(
+        users=torch.tensor(table["user_idx"].to_pylist(), dtype=torch.long),
+        inputs=left_pad(inputs, max_len),
+        targets=torch.as_tensor(targets, dtype=torch.long),
+    )
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Shuffled (when a generator is given) index batches covering 0..n-1 once."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+@dataclass(frozen=True)
+class NextItemData:
+    """T1's rows: train inputs are whole training sequences (input + target), left-padded to
+    max_len + 1 so that every position is a next-item example; valid and test are leave-one-out."""
+
+    train: Split
+    valid: Split
+    test: Split
+    n_items: int
+
+    @classmethod
+    def load(cls, rows: Path, n_items: int, max_len: int) -> "NextItemData":
+        return cls(
+            train=load_split(rows, "train", max_len + 1, append_target=True),
+            valid=load_split(rows, "valid", max_len),
+            test=load_split(rows, "test", max_len),
+            n_items=n_items,
+        )
+
+    @property
+    def to_target(self) -> torch.Tensor:
+        """T1's targets are backbone items themselves: history exclusion maps each id to itself."""
+        return torch.arange(self.n_items + 1)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The rows of a task after T1, with its target vocabulary size."""
+
+    kind: str  # "item_rec" | "classification"
+    train: Split
+    valid: Split
+    test: Split
+    n_targets: int  # item tasks: target vocabulary size (ids 1..n); classification: classes (ids 0..n-1)
+    to_target: torch.Tensor | None  # backbone item id -> target id, for history exclusion (same namespace)
+
+    @classmethod
+    def load(cls, kind: str, rows: Path, vocab: Path, max_len: int, n_backbone_items: int) -> "TaskData":
+        splits = {s: load_split(rows, s, max_len) for s in ("train", "valid", "test")}
+        idx, to_target = load_vocab(kind, vocab, n_backbone_items)
+        return cls(kind=kind, n_targets=len(idx), to_target=to_target, **splits)
+
+
+def load_vocab(kind: str, vocab: Path, n_backbone_items: int) -> tuple[list[int], torch.Tensor | None]:
+    """The task's target ids and the backbone-id -> target-id map (0 = not a target).
+
+    The map exists only for an item task that shares T1's item namespace; a task over another
+    domain (or a classification task) has no item of the user's history among its targets.
+    """
+    table = pq.read_table(vocab, columns=["idx", "backbone_idx"])
+    idx = table["idx"].to_pylist()
+    if kind != "item_rec" or table["backbone_idx"].null_count == len(table):
+        return idx, None
+    to_target = torch.zeros(n_backbone_items + 1, dtype=torch.long)
+    for target, item in zip(idx, table["backbone_idx"].to_pylist()):
+        if item is not None:
+            to_target[item] = target
+    return idx, to_target

@@ -1,0 +1,250 @@
+"""The artifact store: every path under PCL_HOME and every save and load of the pipeline.
+
+One class answers "where is it and how is it written": standard tables and task rows
+(Parquet), task-text embeddings (JSON), the backbone and each task's parts (safetensors plus a
+manifest), eval records, curves, reports and training checkpoints. Writes are atomic
+(store.files.atomic_path), tensor files are hash-checked on load.
+
+Layout under PCL_HOME (unchanged since the first release, so an existing home keeps working):
+
+    <ds>/raw/<table>.parquet              standard tables read from the raw files
+    <ds>/embedded/                        the embedded default's synthetic raw files
+    <ds>/interactions.parquet, sequences.parquet
+    <ds>/task_data/<task>.parquet, <task>.vocab.parquet
+    <ds>/task_text/<task>.json
+    <ds>/backbone/backbone.safetensors, backbone.json
+    <ds>/checkpoints/backbone.pt          only while a backbone run is interrupted
+    <ds>/variants/<variant>/prompt/<task>.safetensors, <task>.json
+    <ds>/variants/<variant>/eval/<task>.json, curves/<name>.png, checkpoints/<task>.pt, report.json
+    reports/summary.json, summary.md
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from pcl_pipeline.catalog import TaskParams, TaskSpec
+from pcl_pipeline.data.splits import NextItemData, TaskData
+from pcl_pipeline.data.task_data import StageInputs, TaskDataPaths
+from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
+from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
+from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, load_manifest, save_artifact
+from pcl_pipeline.store.files import file_sha256, write_bytes, write_json, write_text
+
+TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside a task's artifact
+DEFAULT_VARIANT = "default"
+
+
+def variant_name(order: list[str] | None) -> str:
+    """Artifacts of a non-default task order live apart from the default ones."""
+    return DEFAULT_VARIANT if not order else "order-" + "-".join(order)
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    """PCL_HOME: one DatasetStore per dataset (and task-order variant), and the summary files."""
+
+    home: Path
+
+    def dataset(self, dataset: str, variant: str = DEFAULT_VARIANT) -> "DatasetStore":
+        return DatasetStore(self.home, dataset, variant)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.reports_dir / "summary.json"
+
+    @property
+    def summary_md(self) -> Path:
+        return self.reports_dir / "summary.md"
+
+    def save_summary(self, summary: dict, markdown: str) -> None:
+        """summary.json and summary.md (same content, for people); written by the summary step only."""
+        write_json(self.summary_json, summary)
+        write_text(self.summary_md, markdown)
+
+
+@dataclass(frozen=True)
+class DatasetStore:
+    """Everything stored for one dataset; task-order variants keep their own task parts, evals and
+    report, and share the data and the backbone."""
+
+    home: Path
+    dataset: str
+    variant: str = DEFAULT_VARIANT
+
+    # ---- data tables -------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.home / self.dataset
+
+    @property
+    def embedded_dir(self) -> Path:
+        """Where the embedded default writes its synthetic files (in the official formats)."""
+        return self.root / "embedded"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    def raw_tables(self) -> list[Path]:
+        return sorted(self.raw_dir.glob("*.parquet"))
+
+    @property
+    def interactions(self) -> Path:
+        return self.root / "interactions.parquet"
+
+    @property
+    def sequences(self) -> Path:
+        return self.root / "sequences.parquet"
+
+    def stage_inputs(self) -> StageInputs:
+        return StageInputs(interactions=self.interactions, sequences=self.sequences, raw_dir=self.raw_dir)
+
+    def task_data_paths(self, task: str) -> TaskDataPaths:
+        folder = self.root / "task_data"
+        return TaskDataPaths(rows=folder / f"{task}.parquet", vocab=folder / f"{task}.vocab.parquet")
+
+    def task_data_version(self, task: str) -> str:
+        """Content hash of a task's rows and vocabulary (the data version its models record)."""
+        paths = self.task_data_paths(task)
+        return file_sha256(paths.rows, paths.vocab)
+
+    def n_backbone_items(self, t1: TaskSpec) -> int:
+        return pq.read_metadata(self.task_data_paths(t1.name).vocab).num_rows
+
+    def next_item_data(self, t1: TaskSpec) -> NextItemData:
+        return NextItemData.load(self.task_data_paths(t1.name).rows, self.n_backbone_items(t1),
+                                 t1.backbone_params.max_len)
+
+    def task_data(self, task: TaskSpec, n_backbone_items: int, max_len: int) -> TaskData:
+        paths = self.task_data_paths(task.name)
+        return TaskData.load(task.kind, paths.rows, paths.vocab, max_len, n_backbone_items)
+
+    # ---- task texts --------------------------------------------------------------------------
+    def task_text_path(self, task: str) -> Path:
+        return self.root / "task_text" / f"{task}.json"
+
+    def save_task_text(self, record: dict) -> None:
+        write_json(self.task_text_path(record["task"]), record)
+
+    def load_texts(self, tasks: list[TaskSpec]) -> tuple[torch.Tensor, dict[str, str]]:
+        """Description embeddings of `tasks` in order -> (k, text_dim), and their text hashes."""
+        rows, hashes = [], {}
+        for task in tasks:
+            path = self.task_text_path(task.name)
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: task text embedding missing; materialize the task_text "
+                                        f"asset of {self.dataset}/{task.name} first")
+            record = json.loads(path.read_text(encoding="utf-8"))
+            rows.append(np.asarray(record["embedding"], dtype=np.float32))
+            hashes[task.name] = record["sha256"]
+        return torch.from_numpy(np.stack(rows)), hashes
+
+    # ---- the backbone ------------------------------------------------------------------------
+    @property
+    def backbone_paths(self) -> ArtifactPaths:
+        return ArtifactPaths.at(self.root / "backbone", "backbone")
+
+    @property
+    def backbone_checkpoint(self) -> Path:
+        """The backbone is shared by every task-order variant, and so is its checkpoint."""
+        return self.root / "checkpoints" / "backbone.pt"
+
+    def save_backbone(self, model: SASRec, manifest: dict) -> dict:
+        return save_artifact(self.backbone_paths, model.state_dict(), manifest)
+
+    def load_backbone(self, device: torch.device) -> tuple[SASRec, dict]:
+        """The stored backbone, frozen and in eval mode, after strict shape and hash checks."""
+        manifest = load_manifest(self.backbone_paths)
+        model = SASRec(SASRecConfig(**manifest["model_config"]))
+        tensors, manifest = load_artifact(self.backbone_paths,
+                                          {k: tuple(v.shape) for k, v in model.state_dict().items()})
+        model.load_state_dict(tensors, strict=True)
+        model.requires_grad_(False)
+        return model.to(device).eval(), manifest
+
+    # ---- each task's parts (prompt, contextual module, adapter) ------------------------------
+    @property
+    def variant_dir(self) -> Path:
+        return self.root / "variants" / self.variant
+
+    def task_parts_paths(self, task: str) -> ArtifactPaths:
+        return ArtifactPaths.at(self.variant_dir / "prompt", task)
+
+    def save_task_parts(self, task: str, model: PCLTaskModel, manifest: dict) -> dict:
+        """The task's trainable tensors plus the text embeddings it was trained with."""
+        tensors = dict(model.task_state())
+        tensors[TEXTS_KEY] = model.texts
+        return save_artifact(self.task_parts_paths(task), tensors, manifest)
+
+    def load_task_tensors(self, task: str) -> tuple[dict[str, torch.Tensor], dict]:
+        """A task's stored tensors and manifest (hash- and shape-checked against its manifest)."""
+        return load_artifact(self.task_parts_paths(task))
+
+    def load_task_model(self, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
+        """Task k's stored parts around the stored backbone, checked strictly against the model shapes."""
+        backbone, backbone_manifest = self.load_backbone(device)
+        paths = self.task_parts_paths(task)
+        manifest = load_manifest(paths)
+        if manifest["backbone"]["sha256"] != backbone_manifest["sha256"]:
+            raise ArtifactError(f"{paths.tensors}: trained on backbone {manifest['backbone']['sha256'][:12]}..., "
+                                f"but the stored backbone is {backbone_manifest['sha256'][:12]}...; "
+                                f"re-materialize this task's prompt asset")
+        params = TaskParams(**manifest["params"])
+        k = len(manifest["chain"])
+        placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
+        model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None)
+        expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
+        expected[TEXTS_KEY] = tuple(placeholder.shape)
+        tensors, manifest = load_artifact(paths, expected)
+        model.texts = tensors.pop(TEXTS_KEY)
+        model.load_state_dict(tensors, strict=False)
+        return model.to(device).eval(), manifest
+
+    # ---- checkpoints, curves, eval records, the dataset's report -----------------------------
+    def checkpoint(self, task: str) -> Path:
+        """A task's training checkpoint (only while a run is interrupted)."""
+        return self.variant_dir / "checkpoints" / f"{task}.pt"
+
+    def curve_path(self, name: str) -> Path:
+        return self.variant_dir / "curves" / f"{name}.png"
+
+    def save_curve(self, name: str, png: bytes) -> Path:
+        path = self.curve_path(name)
+        write_bytes(path, png)
+        return path
+
+    def eval_path(self, task: str) -> Path:
+        return self.variant_dir / "eval" / f"{task}.json"
+
+    def save_eval(self, task: str, record: dict) -> None:
+        write_json(self.eval_path(task), record)
+
+    def load_eval(self, task: str) -> dict:
+        path = self.eval_path(task)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: eval record missing; materialize the eval asset of "
+                                    f"{self.dataset}/{task} first")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @property
+    def report_path(self) -> Path:
+        return self.variant_dir / "report.json"
+
+    def save_report(self, report: dict) -> None:
+        write_json(self.report_path, report)
+
+    def load_report(self) -> dict:
+        if not self.report_path.exists():
+            raise FileNotFoundError(f"{self.report_path}: report missing; materialize the report asset of "
+                                    f"{self.dataset} first")
+        return json.loads(self.report_path.read_text(encoding="utf-8"))

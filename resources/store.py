@@ -1,0 +1,21 @@
+"""The artifact store as a Dagster resource: PCL_HOME and the task order of each dataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore, variant_name
+
+
+class StoreResource(ConfigurableResource):
+    """Every artifact's path, save and load (pcl_pipeline.store) under `home`."""
+
+    home: str  # PCL_HOME
+    task_orders: dict[str, list[str]] = {}  # dataset -> tasks after T1, when not in catalog order
+
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(Path(self.home))
+
+    def dataset(self, dataset: str) -> DatasetStore:
+        return self.store().dataset(dataset, variant_name(self.task_orders.get(dataset)))
