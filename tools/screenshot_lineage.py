@@ -61,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--materialize", action="store_true",
                         help="materialize the whole graph first (python -m pcl_pipeline run; minutes)")
     parser.add_argument("--path", help="UI path to photograph instead of the group's lineage page")
-    # The lineage page zooms the graph to the canvas *width*; the graph of one dataset is about as tall
-    # as it is wide, so a landscape window (1600,1000) cuts off its top and bottom. A near-square
-    # window shows it whole, and this size keeps the nodes' names legible.
-    parser.add_argument("--window", default="2200,2100", help="browser window size, WIDTH,HEIGHT")
-    parser.add_argument("--budget-ms", type=int, default=15000, help="Chromium --virtual-time-budget")
+    # The lineage page zooms the graph to the canvas *width*; the graph of one dataset is taller than
+    # it is wide, so a portrait window shows it whole. Below about this width the UI draws the
+    # zoomed-out "minimal" nodes, whose names are cut in the middle (prompt..._rate_4plus); at this
+    # size it draws the full cards: whole names, status, checks and kinds.
+    parser.add_argument("--window", default="3600,4400", help="browser window size, WIDTH,HEIGHT")
+    parser.add_argument("--budget-ms", type=int, default=40000, help="Chromium --virtual-time-budget")
     parser.add_argument("--scale", default=None, help="PCL_SYNTHETIC_SCALE for the embedded data")
     parser.add_argument("--state-dir", type=Path, help="keep DAGSTER_HOME/PCL_HOME here (default: a temp dir)")
     args = parser.parse_args(argv)
