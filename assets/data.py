@@ -68,8 +68,8 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
         layout = storage.layout(ds)
         with duckdb.get_connection() as con:
-            rows = stages.interactions(con, layout, t1)
-            outcomes = check_interactions(con, layout.interactions)
+            rows = stages.interactions(con, layout, t1, seed=storage.seed)
+            outcomes = check_interactions(con, layout.interactions, seed=storage.seed)
             shown = preview(con, layout.interactions)
         counts = next(o.metadata for o in outcomes if o.name == "ids_valid")  # the check counted them already
         return MaterializeResult(

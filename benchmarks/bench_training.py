@@ -33,7 +33,7 @@ def prepare(home: Path, scale: float) -> tuple[Layout, list]:
     layout = Layout(home, "movielens")
     con = duckdb.connect()
     stages.ingest_raw(con, layout, None, seed=0, scale=scale)
-    stages.interactions(con, layout, tasks[0])
+    stages.interactions(con, layout, tasks[0], seed=0)
     stages.sequences(con, layout)
     for task in tasks[:2]:
         stages.task_data(con, layout, task, tasks[0], seed=0)

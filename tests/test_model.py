@@ -187,7 +187,7 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     layout = Layout(tmp_path / "home", "movielens")
     con = duckdb.connect()
     stages.ingest_raw(con, layout, None, seed=0, scale=0.3)
-    stages.interactions(con, layout, tasks[0])
+    stages.interactions(con, layout, tasks[0], seed=0)
     stages.sequences(con, layout)
     for task in tasks[:2]:
         stages.task_data(con, layout, task, tasks[0], seed=0)

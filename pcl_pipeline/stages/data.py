@@ -41,8 +41,8 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, layout: Layout, data_path: Path |
             "files": {name: str(path) for name, path in source.files.items()}}
 
 
-def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec) -> int:
-    return build_interactions(con, t1, source_table(layout.raw_dir, t1), layout.interactions)
+def interactions(con: duckdb.DuckDBPyConnection, layout: Layout, t1: TaskSpec, *, seed: int) -> int:
+    return build_interactions(con, t1, source_table(layout.raw_dir, t1), layout.interactions, seed=seed)
 
 
 def sequences(con: duckdb.DuckDBPyConnection, layout: Layout) -> int:

@@ -7,6 +7,7 @@ import torch
 
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_ranking
+from pcl_pipeline.evaluation.reference import logistic_reference
 from pcl_pipeline.layout import Layout
 from pcl_pipeline.stages.backbone import evaluate_next_item, load_backbone, load_next_item_data
 from pcl_pipeline.stages.prompt import load_task_data, load_task_model
@@ -26,6 +27,8 @@ def evaluate_stored(layout: Layout, task: TaskSpec, t1: TaskSpec, device: torch.
             result = evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, device)
         else:
             result = evaluate_classification(model, data.test, data.train.targets, data.n_targets, device)
+            result["reference"] = logistic_reference(data.train, data.valid, data.test, model.backbone.cfg.n_items,
+                                                     data.n_targets, seed=manifest["seed"])
     result.update({
         "name": task.name, "kind": task.kind, "order": task.order, "metric": task.metric,
         "trainable_params": manifest["trainable_params"], "wall_seconds": manifest["wall_seconds"],

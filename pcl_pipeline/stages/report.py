@@ -13,7 +13,7 @@ from pcl_pipeline.stages.evaluate import evaluate_stored
 from pcl_pipeline.storage import write_json, write_text
 
 SUMMARY_KEYS = ("name", "kind", "order", "metric", "metrics", "baselines", "baseline_name", "cold_start",
-                "trainable_params", "wall_seconds", "init_from", "n_test")
+                "trainable_params", "wall_seconds", "init_from", "n_test", "n_out_of_vocab", "reference")
 
 
 def build_report(layout: Layout, tasks: list[TaskSpec], device: torch.device, source: str) -> dict:
