@@ -64,7 +64,23 @@ def test_trainable_parameters_are_exactly_prompt_context_adapter():
     assert trainable_ids == {id(p) for p in model.parameters() if p.requires_grad}
     assert set(model.task_state()) == {k for k in model.state_dict() if not k.startswith("backbone.")}
     clf = build_task_model(backbone, "classification", 3, TaskParams(prompt_len=4, adapter_hidden=8), _texts(2), None)
-    assert count_parameters(clf.trainable_parameters()) == prompt + context + (d * 8 + 8) + (8 * 3 + 3)
+    # mean-pool + last state: the MLP reads 2d features
+    assert count_parameters(clf.trainable_parameters()) == prompt + context + (2 * d * 8 + 8) + (8 * 3 + 3)
+
+
+def test_item_prior_scores_start_at_the_frozen_backbone_scores():
+    backbone = _backbone()
+    to_backbone = torch.tensor([0, 3, 1, 0, 2])  # target 3 is a new item: no backbone row
+    model = build_task_model(backbone, "item_rec", 4, TaskParams(prompt_len=4), _texts(2), None,
+                             to_backbone=to_backbone).eval()
+    seq = left_pad([[1, 2, 3], [4, 5]], backbone.cfg.max_len)
+    with torch.no_grad():
+        user = model.user_repr(seq)  # (B, d)
+        expected = backbone.item_scores(user)[:, to_backbone] + model.adapter.bias  # residual table is zero
+        expected[:, 3] = model.adapter.bias[3]
+        assert torch.allclose(model(seq), expected, atol=1e-6)
+    assert "item_prior" not in model.task_state()  # derived from vocabulary + backbone, never stored
+    assert torch.count_nonzero(model.adapter.items.weight) == 0
 
 
 def test_prompt_is_inherited_from_the_previous_task():

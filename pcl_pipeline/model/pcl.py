@@ -12,8 +12,14 @@ class PCLTaskModel(nn.Module):
     """forward(seq) -> task scores. Only `prompt`, `context` and `adapter` ever train."""
 
     def __init__(self, backbone: SASRec, prompt: PositionPrompt, context: ContextualPrompt | None,
-                 adapter: nn.Module, texts: torch.Tensor, lam: float) -> None:
+                 adapter: nn.Module, texts: torch.Tensor, lam: float, *, item_prior: torch.Tensor | None = None,
+                 pool: str = "last") -> None:
         super().__init__()
+        # item_prior (n_targets + 1,) long: backbone item id of each target (0 = not a backbone
+        # item, whose padding row is zero): the frozen backbone's scores enter the task's scores.
+        # Derived from the vocabulary and the backbone, so it is rebuilt at load, never stored.
+        self.register_buffer("item_prior", item_prior, persistent=False)
+        self.pool = pool  # "last": the last position's state; "mean_last": [mean over items, last]
         self.backbone = backbone
         self.prompt = prompt
         self.context = context  # None = ablation without contextual prompt
@@ -28,7 +34,11 @@ class PCLTaskModel(nn.Module):
         return self
 
     def user_repr(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) left-padded item ids -> (B, d) user representation."""
+        """(B, L) left-padded item ids -> (B, d) user representation (the last position)."""
+        return self.hidden(seq)[:, -1]
+
+    def hidden(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) left-padded item ids -> (B, L, d) prompted hidden states."""
         L = seq.shape[1]
         extra = self.prompt(L)  # (L, d)
         if self.context is not None:
@@ -36,10 +46,19 @@ class PCLTaskModel(nn.Module):
             mask = torch.zeros(L, 1, device=seq.device, dtype=extra.dtype)
             mask[L - t:] = 1.0
             extra = extra + self.lam * mask * self.context(self.texts)  # broadcast over prompted rows
-        return self.backbone.encode(seq, extra)[:, -1]
+        return self.backbone.encode(seq, extra)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.user_repr(seq))
+        h = self.hidden(seq)  # (B, L, d)
+        last = h[:, -1]  # (B, d)
+        if self.pool == "mean_last":
+            keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+            mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
+            return self.adapter(torch.cat([mean, last], dim=-1), seq)
+        scores = self.adapter(last)
+        if self.item_prior is not None:
+            scores = scores + self.backbone.item_scores(last)[:, self.item_prior]  # (B, n_targets + 1)
+        return scores
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Exactly the prompt, the contextual module and the adapter."""

@@ -50,7 +50,8 @@ def train_prompt(layout: Layout, chain: list[TaskSpec], *, seed: int, device: to
     # The task's fresh parts are drawn from the seed, not from whatever ran before in this
     # process: the same task gives the same artifact in a full run and when added alone.
     seed_everything(seed)
-    model = build_task_model(backbone, task.kind, data.n_targets, params, texts, inherit).to(device)
+    model = build_task_model(backbone, task.kind, data.n_targets, params, texts, inherit,
+                             to_backbone=data.to_backbone).to(device)
     config_hash = fingerprint(params.model_dump(), task.kind, task.metric, seed, [t.name for t in chain])
     fit = tune_task(model, data, params, task.metric, seed=seed, device=device,
                     fingerprint=fingerprint(config_hash, data_version, backbone_manifest["sha256"], text_hashes),
@@ -89,7 +90,11 @@ def load_task_model(layout: Layout, task: TaskSpec, device: torch.device) -> tup
     params = TaskParams(**manifest["params"])
     k = len(manifest["chain"])
     placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
-    model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None)
+    to_backbone = None
+    if manifest["kind"] == "item_rec":  # the frozen backbone's scores are a prior: rebuild the map from the vocabulary
+        to_backbone = load_task_data(layout, task, backbone.cfg.n_items, backbone.cfg.max_len).to_backbone
+    model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
+                             to_backbone=to_backbone)
     expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
     expected[TEXTS_KEY] = tuple(placeholder.shape)
     tensors, manifest = load_artifact(layout.prompt(task.name), expected)
