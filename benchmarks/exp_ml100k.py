@@ -76,6 +76,7 @@ def main() -> None:
         if "reference" in ev:
             out["reference"] = ev["reference"]["metrics"]
             out["reference_C"] = ev["reference"]["C"]
+            out["reference_last_L"] = ev["reference"]["last_L"]["metrics"]
         print(json.dumps(out), flush=True)
     print(json.dumps({"stage": "total", "wall": round(time.perf_counter() - t0, 1)}), flush=True)
 

@@ -62,7 +62,7 @@ class BackboneParams(_Strict):
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 128
-    epochs: int = 40
+    epochs: int = 40  # cap; on real ML-100K early stopping ends training first (exp8); 200 costs the embedded default ~2x wall
     patience: int = 10  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
     sampled_softmax_above: int = 50_000  # vocabulary size above which T1 uses sampled softmax
     num_negatives: int = 1024  # negatives per batch for the sampled softmax

@@ -36,6 +36,16 @@ def bag_of_items(split: Split, n_items: int) -> sparse.csr_matrix:
 
 def logistic_reference(train: Split, valid: Split, test: Split, n_items: int, n_classes: int, *,
                        seed: int, grid: tuple[float, ...] = C_GRID) -> dict:
+    """The reference on each row's whole input history ("metrics"), and on the last L inputs the
+    model reads ("last_L": same keys), each with its own C chosen on validation."""
+    whole = _fit_reference(train, valid, test, n_items, n_classes, seed=seed, grid=grid)
+    last = _fit_reference(*(Split(users=s.users, inputs=s.inputs, targets=s.targets) for s in (train, valid, test)),
+                          n_items, n_classes, seed=seed, grid=grid)
+    return {**whole, "last_L": {k: last[k] for k in ("C", "metrics")}}
+
+
+def _fit_reference(train: Split, valid: Split, test: Split, n_items: int, n_classes: int, *,
+                   seed: int, grid: tuple[float, ...]) -> dict:
     """Fit one LR per C on train, keep the C of the lowest validation log-loss, report its test
     metrics (classification_metrics on its logits). Returns name, C, valid log-loss per C, metrics."""
     x_train, x_valid, x_test = (bag_of_items(s, n_items) for s in (train, valid, test))

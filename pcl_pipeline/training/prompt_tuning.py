@@ -137,7 +137,8 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
         model.load_state_dict(state, strict=False)
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint)
+                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
+                      validate_initial=data.kind == "item_rec" and model.item_prior is not None)
     result = fit(model.trainable_parameters(), step, batches,
                  lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
                  get_state, set_state, loop, checkpoint, on_epoch)
