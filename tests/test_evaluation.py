@@ -385,3 +385,19 @@ def test_targets_outside_the_vocabulary_are_counted_misses():
     assert result["metrics"]["hr@10"] == pytest.approx(1 / 3)  # one hit over three rows
     assert result["baselines"]["hr@10"] == pytest.approx(1 / 3)
     assert result["cold_start"]["n"] == 3  # target 3 has 2 training rows (<= 5); unknown targets are colder still
+
+
+def test_logistic_reference_learns_a_separable_bag_and_selects_on_validation():
+    from pcl_pipeline.evaluation.reference import bag_of_items, logistic_reference
+
+    def rows(n, offset):  # class 1 users have item 1 in their history, class 0 users item 2
+        hist = [[1 if (i + offset) % 2 else 2, 3 + i % 3, 5] for i in range(n)]
+        return _split(hist, [(i + offset) % 2 for i in range(n)], max_len=2)
+
+    train, valid, test = rows(40, 0), rows(10, 1), rows(10, 0)
+    assert bag_of_items(train, 6).toarray()[0].tolist() == [0, 0, 1, 1, 0, 1, 0]  # whole history, not the last 2
+    ref = logistic_reference(train, valid, test, 6, 2, seed=0)
+    assert ref["metrics"]["auc"] == 1.0 and ref["metrics"]["accuracy"] == 1.0
+    assert set(ref["valid_log_loss"]) == {str(c) for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)}
+    assert str(ref["C"]) == min(ref["valid_log_loss"], key=lambda c: (ref["valid_log_loss"][c], float(c)))
+    assert ref["last_L"]["metrics"]["auc"] <= 1.0  # the last 2 inputs hide item 1/2 for some rows

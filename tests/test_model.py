@@ -214,3 +214,19 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     torch.rand(12345)  # other work in the same process moves the global RNG
     second = train_prompt(layout, tasks[:2], seed=0, device=cpu, data_version="v", init_from=None)["sha256"]
     assert first == second
+
+
+def test_bce_reference_loss_is_finite_learns_and_never_samples_the_users_items():
+    from pcl_pipeline.training.pretrain import bce_next_item_loss
+
+    torch.manual_seed(0)
+    model = _backbone().train()
+    seqs = left_pad([[1, 2, 3, 4, 5], [6, 7, 8]], 11)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = bce_next_item_loss(model, seqs)
+    for _ in range(20):
+        loss = bce_next_item_loss(model, seqs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(first) and loss.item() < first.item()
