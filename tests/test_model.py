@@ -216,7 +216,7 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     assert first == second
 
 
-def test_bce_reference_loss_is_finite_learns_and_never_samples_the_users_items():
+def test_bce_reference_loss_is_finite_and_learns():
     from pcl_pipeline.training.pretrain import bce_next_item_loss
 
     torch.manual_seed(0)
