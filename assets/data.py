@@ -76,8 +76,8 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
         data = store.dataset(ds)
         with duckdb.get_connection() as con:
-            rows = stages.interactions(con, data, t1)
-            outcomes = check_interactions(con, data.interactions)
+            rows = stages.interactions(con, data, t1, seed=experiment.seed)
+            outcomes = check_interactions(con, data.interactions, seed=experiment.seed)
             shown = preview(con, data.interactions)
         counts = next(o.metadata for o in outcomes if o.name == "ids_valid")  # the check counted them already
         return MaterializeResult(

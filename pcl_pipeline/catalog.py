@@ -59,10 +59,13 @@ class BackboneParams(SASRecArch):
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=128, ge=1)
-    epochs: int = Field(default=40, ge=1)
+    epochs: int = Field(default=40, ge=1)  # cap; on real ML-100K early stopping ends training first
     patience: int = Field(default=10, ge=1)  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
     sampled_softmax_above: int = Field(default=50_000, ge=1)  # vocabulary size above which T1 uses sampled softmax
     num_negatives: int = Field(default=1024, ge=1)  # negatives per batch for the sampled softmax
+    # "ce": softmax cross-entropy at every position (ours); "bce": the original SASRec recipe,
+    # binary cross-entropy with one uniformly sampled negative per position (the reference)
+    loss: Literal["ce", "bce"] = "ce"
 
 
 class TaskParams(_Strict):
@@ -76,7 +79,16 @@ class TaskParams(_Strict):
     batch_size: int = Field(default=128, ge=1)
     epochs: int = Field(default=40, ge=1)
     patience: int = Field(default=5, ge=1)  # epochs without validation improvement before stopping
-    adapter_hidden: int = Field(default=64, ge=1)  # classification MLP width (d -> hidden -> C)
+    adapter_hidden: int = Field(default=64, ge=1)  # classification MLP width (d or 2d -> hidden -> C)
+    adapter_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # classification MLP dropout
+    # item tasks in T1's item space: scores = frozen backbone item scores + a residual table that
+    # starts at zero (False: the adapter's own table from noise, the paper's bare linear head)
+    item_prior: bool = True
+    pool: Literal["last", "mean_last"] = "mean_last"  # classification input: last state, or [mean, last]
+    input_items: bool = False  # classification (with pool mean_last): adapter owns a bag-of-input-items table
+    class_balanced: bool = True  # classification: cross-entropy weighted by inverse class frequency
+    # classification model selection on validation: AUC (binary) or log-loss, never accuracy
+    select_on: Literal["auc", "log_loss"] = "log_loss"
 
 
 class TaskSpec(_Strict):

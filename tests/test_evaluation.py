@@ -347,3 +347,57 @@ def test_cold_start_mask_counts_training_occurrences():
 def test_cold_start_mask_rejects_padding_target():
     with pytest.raises(ValueError, match="padding"):
         cold_start_mask(torch.tensor([0]), torch.tensor([1]), vocab_size=3)
+
+
+# --- protocol: whole-history exclusion, targets outside the vocabulary -----------------------
+
+from pcl_pipeline.evaluation.protocol import evaluate_ranking, split_ranks  # noqa: E402
+from pcl_pipeline.data.splits import left_pad  # noqa: E402
+from pcl_pipeline.data.splits import Split  # noqa: E402
+
+
+def _split(histories: list[list[int]], targets: list[int], max_len: int) -> Split:
+    lengths = torch.tensor([0] + [len(h) for h in histories])
+    return Split(users=torch.arange(len(targets)), inputs=left_pad(histories, max_len),
+                 targets=torch.tensor(targets), history=torch.tensor([i for h in histories for i in h]),
+                 offsets=lengths.cumsum(0))
+
+
+def test_history_exclusion_uses_the_whole_input_not_only_the_last_L():
+    # The model reads the last 2 items; item 1 (the best scored) was seen 3 steps back: it must
+    # still be excluded, so the target 4 ranks first.
+    split = _split([[1, 2, 3]], [4], max_len=2)
+    assert split.inputs.tolist() == [[2, 3]]
+    scores = torch.tensor([[0.0, 9.0, 1.0, 1.0, 5.0, 0.0]])
+    ranks = split_ranks(lambda x: scores.expand(x.shape[0], -1), split, torch.arange(6), 5, torch.device("cpu"))
+    assert ranks.tolist() == [0]
+    truncated = Split(users=split.users, inputs=split.inputs, targets=split.targets)  # no history: last L only
+    ranks = split_ranks(lambda x: scores.expand(x.shape[0], -1), truncated, torch.arange(6), 5, torch.device("cpu"))
+    assert ranks.tolist() == [1]
+
+
+def test_targets_outside_the_vocabulary_are_counted_misses():
+    split = _split([[1], [2], [1]], [3, 0, 0], max_len=2)
+    scores = torch.tensor([[0.0, 1.0, 1.0, 5.0]])
+    result = evaluate_ranking(lambda x: scores.expand(x.shape[0], -1), split, torch.tensor([3, 3, 1]),
+                              torch.arange(4), 3, torch.device("cpu"))
+    assert result["n_out_of_vocab"] == 2
+    assert result["metrics"]["hr@10"] == pytest.approx(1 / 3)  # one hit over three rows
+    assert result["baselines"]["hr@10"] == pytest.approx(1 / 3)
+    assert result["cold_start"]["n"] == 3  # target 3 has 2 training rows (<= 5); unknown targets are colder still
+
+
+def test_logistic_reference_learns_a_separable_bag_and_selects_on_validation():
+    from pcl_pipeline.evaluation.reference import bag_of_items, logistic_reference
+
+    def rows(n, offset):  # class 1 users have item 1 in their history, class 0 users item 2
+        hist = [[1 if (i + offset) % 2 else 2, 3 + i % 3, 5] for i in range(n)]
+        return _split(hist, [(i + offset) % 2 for i in range(n)], max_len=2)
+
+    train, valid, test = rows(40, 0), rows(10, 1), rows(10, 0)
+    assert bag_of_items(train, 6).toarray()[0].tolist() == [0, 0, 1, 1, 0, 1, 0]  # whole history, not the last 2
+    ref = logistic_reference(train, valid, test, 6, 2, seed=0)
+    assert ref["metrics"]["auc"] == 1.0 and ref["metrics"]["accuracy"] == 1.0
+    assert set(ref["valid_log_loss"]) == {str(c) for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)}
+    assert str(ref["C"]) == min(ref["valid_log_loss"], key=lambda c: (ref["valid_log_loss"][c], float(c)))
+    assert ref["last_L"]["metrics"]["auc"] <= 1.0  # the last 2 inputs hide item 1/2 for some rows

@@ -64,7 +64,23 @@ def test_trainable_parameters_are_exactly_prompt_context_adapter():
     assert trainable_ids == {id(p) for p in model.parameters() if p.requires_grad}
     assert set(model.task_state()) == {k for k in model.state_dict() if not k.startswith("backbone.")}
     clf = build_task_model(backbone, "classification", 3, TaskParams(prompt_len=4, adapter_hidden=8), _texts(2), None)
-    assert count_parameters(clf.trainable_parameters()) == prompt + context + (d * 8 + 8) + (8 * 3 + 3)
+    # mean-pool + last state: the MLP reads 2d features
+    assert count_parameters(clf.trainable_parameters()) == prompt + context + (2 * d * 8 + 8) + (8 * 3 + 3)
+
+
+def test_item_prior_scores_start_at_the_frozen_backbone_scores():
+    backbone = _backbone()
+    to_backbone = torch.tensor([0, 3, 1, 0, 2])  # target 3 is a new item: no backbone row
+    model = build_task_model(backbone, "item_rec", 4, TaskParams(prompt_len=4), _texts(2), None,
+                             to_backbone=to_backbone).eval()
+    seq = left_pad([[1, 2, 3], [4, 5]], backbone.cfg.max_len)
+    with torch.no_grad():
+        user = model.user_repr(seq)  # (B, d)
+        expected = backbone.item_scores(user)[:, to_backbone] + model.adapter.bias  # residual table is zero
+        expected[:, 3] = model.adapter.bias[3]
+        assert torch.allclose(model(seq), expected, atol=1e-6)
+    assert "item_prior" not in model.task_state()  # derived from vocabulary + backbone, never stored
+    assert torch.count_nonzero(model.adapter.items.weight) == 0
 
 
 def test_prompt_is_inherited_from_the_previous_task():
@@ -187,7 +203,7 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     store = ArtifactStore(tmp_path / "home").dataset("movielens")
     con = duckdb.connect()
     stages.ingest_raw(con, store, None, seed=0, scale=0.3)
-    stages.interactions(con, store, tasks[0])
+    stages.interactions(con, store, tasks[0], seed=0)
     stages.sequences(con, store)
     for task in tasks[:2]:
         stages.task_data(con, store, task, tasks[0], seed=0)
@@ -206,3 +222,19 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     assert first == second
     reloaded, _ = store.load_task_model(tasks[1].name, cpu)  # the stored parts rebuild the same model
     assert store.save_task_parts("copy", reloaded, {})["sha256"] == first
+
+
+def test_bce_reference_loss_is_finite_and_learns():
+    from pcl_pipeline.training.pretrain import bce_next_item_loss
+
+    torch.manual_seed(0)
+    model = _backbone().train()
+    seqs = left_pad([[1, 2, 3, 4, 5], [6, 7, 8]], 11)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = bce_next_item_loss(model, seqs)
+    for _ in range(20):
+        loss = bce_next_item_loss(model, seqs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(first) and loss.item() < first.item()

@@ -40,29 +40,36 @@ def _rows(con, path: Path, query: str = "SELECT * FROM read_parquet(?)"):
     return con.execute(query, [str(path)]).fetchall()
 
 
-def test_interactions_order_by_time_then_item_dedup_and_remap(con, tmp_path):
+def test_interactions_order_by_time_then_seeded_hash_dedup_and_remap(con, tmp_path):
     raw = _ratings(con, tmp_path / "ratings.parquet", [
-        (7, 30, 5, 200), (7, 10, 4, 100), (7, 20, 3, 200),  # tie at t=200: item 20 before 30
+        (7, 30, 5, 200), (7, 10, 4, 100), (7, 20, 3, 200),  # tie at t=200: md5('0:7:30') < md5('0:7:20')
         (7, 10, 1, 300),  # repeated (user, item): only the first event counts
         (7, 40, 2, 400), (9, 10, 5, 50), (9, 20, 5, 60), (9, 30, 5, 70), (9, 40, 1, 80),
         (3, 10, 5, 1),  # too few events: dropped
     ])
     t1 = _task(label={"source": "ratings", "min_events": 4})
     out = tmp_path / "interactions.parquet"
-    assert build_interactions(con, t1, raw, out) == 8
+    assert build_interactions(con, t1, raw, out, seed=0) == 8
     got = _rows(con, out, "SELECT user_idx, user_id, item_idx, item_id, pos, hist_len FROM read_parquet(?) ORDER BY user_idx, pos")
     assert got == [
-        (1, 7, 1, 10, 0, 4), (1, 7, 2, 20, 1, 4), (1, 7, 3, 30, 2, 4), (1, 7, 4, 40, 3, 4),
+        (1, 7, 1, 10, 0, 4), (1, 7, 3, 30, 1, 4), (1, 7, 2, 20, 2, 4), (1, 7, 4, 40, 3, 4),
         (2, 9, 1, 10, 0, 4), (2, 9, 2, 20, 1, 4), (2, 9, 3, 30, 2, 4), (2, 9, 4, 40, 3, 4),
     ]
-    assert all(o.passed for o in check_interactions(con, out)[:2])
+    assert all(o.passed for o in check_interactions(con, out, seed=0)[:2])
+    # The tie follows the seeded hash, never the item id: over a few seeds both orders occur.
+    orders = set()
+    for seed in range(8):
+        build_interactions(con, t1, raw, out, seed=seed)
+        orders.add(tuple(r[0] for r in _rows(con, out, "SELECT item_id FROM read_parquet(?) WHERE user_id = 7 ORDER BY pos")))
+        assert all(o.passed for o in check_interactions(con, out, seed=seed)[:2])
+    assert orders == {(10, 20, 30, 40), (10, 30, 20, 40)}
 
 
 def test_history_cut_and_sequences_and_leave_one_out(con, tmp_path):
     raw = _ratings(con, tmp_path / "ratings.parquet", [(1, i, 5 if i % 2 else 3, i) for i in range(1, 11)])
     t1 = _task(label={"source": "ratings", "history_cut": 0.8, "min_events": 4})
     inter, seqs = tmp_path / "i.parquet", tmp_path / "s.parquet"
-    build_interactions(con, t1, raw, inter)
+    build_interactions(con, t1, raw, inter, seed=0)
     assert _rows(con, inter, "SELECT DISTINCT hist_len FROM read_parquet(?)") == [(8,)]
     assert build_sequences(con, inter, seqs) == 1
     assert _rows(con, seqs, "SELECT items FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8],)]
@@ -79,8 +86,9 @@ def test_history_cut_and_sequences_and_leave_one_out(con, tmp_path):
                                                             "filter": {"column": "rating", "op": ">=", "value": 4}})
     p2 = TaskDataPaths(tmp_path / "t2.parquet", tmp_path / "t2.vocab.parquet")
     build_task_data(con, t2, t1, StageInputs(inter, seqs, tmp_path), p2, seed=0)
-    assert _rows(con, p2.rows, "SELECT input, target FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8], 1)]
-    assert _rows(con, p2.vocab) == [(1, "9", 9)]
+    assert _rows(con, p2.rows, "SELECT input, target FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8], 9)]
+    # T2 shares T1's item space: its vocabulary is T1's items (plus training targets)
+    assert _rows(con, p2.vocab) == [(i, str(i), i) for i in range(1, 11)]
 
 
 def _item_task_setup(con, tmp_path, n_users=40):
@@ -90,7 +98,7 @@ def _item_task_setup(con, tmp_path, n_users=40):
     raw = _ratings(con, tmp_path / "ratings.parquet", rows)
     t1 = _task(label={"source": "ratings", "min_events": 4})
     inter, seqs = tmp_path / "i.parquet", tmp_path / "s.parquet"
-    build_interactions(con, t1, raw, inter)
+    build_interactions(con, t1, raw, inter, seed=0)
     build_sequences(con, inter, seqs)
     return t1, StageInputs(inter, seqs, tmp_path)
 
@@ -115,6 +123,16 @@ def test_classification_labels_drop_unknown_and_split_disjoint(con, tmp_path):
     assert _rows(con, paths.vocab, "SELECT idx, value FROM read_parquet(?)") == [(0, "1"), (1, "2"), (2, "3")]
     splits = dict(_rows(con, paths.rows, "SELECT split, count(*) FROM read_parquet(?) GROUP BY split"))
     assert splits == {"train": 44, "valid": 2, "test": 8}
+    # One split per dataset: drawn over all 60 users with a sequence (80/5/15), not over the 54
+    # labelled ones, so every task of the dataset gives a user the same role.
+    everyone = dict(con.execute("SELECT split, count(*) FROM user_split GROUP BY split").fetchall())
+    assert everyone == {"train": 48, "valid": 3, "test": 9}
+    t5 = _task(name="T5", kind="classification", order=5, metric="accuracy",
+               label={"source": "profiles", "column": "age"})
+    p5 = TaskDataPaths(tmp_path / "t5.parquet", tmp_path / "t5.vocab.parquet")
+    assert build_task_data(con, t5, t1, inputs, p5, seed=3) == 60
+    role = "SELECT user_id, split FROM read_parquet(?)"
+    assert set(_rows(con, paths.rows, role)) <= set(_rows(con, p5.rows, role))
     outcomes = {o.name: o for o in check_task_data(con, paths, "classification")}
     assert outcomes["users_disjoint"].passed and outcomes["min_size"].passed
     missing = _task(name="T4", kind="classification", order=4, metric="accuracy", label={"source": "users", "column": "gender"})
@@ -139,4 +157,4 @@ def test_filter_on_a_missing_column_names_the_task_file(con, tmp_path):
     raw = _ratings(con, tmp_path / "ratings.parquet", [(1, i, 5, i) for i in range(1, 6)])
     t1 = _task(label={"source": "ratings", "filter": {"column": "like", "op": "==", "value": 1}})
     with pytest.raises(InputError, match=r"tasks/movielens/T1\.yaml: label.filter names a column .*field 'label.filter.column'; got 'like'"):
-        build_interactions(con, t1, raw, tmp_path / "i.parquet")
+        build_interactions(con, t1, raw, tmp_path / "i.parquet", seed=0)

@@ -320,20 +320,21 @@ def write_vocab(path: Path, idx: list[int], values: list[str], backbone: list[in
 def test_load_vocab_maps_backbone_ids_to_target_ids(tmp_path):
     # target 1 <- backbone 5, target 2 from another namespace, target 3 <- 2, target 4 <- 7
     vocab = write_vocab(tmp_path / "v.parquet", [1, 2, 3, 4], ["a", "b", "c", "d"], [5, None, 2, 7])
-    idx, to_target = load_vocab("item_rec", vocab, n_backbone_items=8)
+    idx, to_target, to_backbone = load_vocab("item_rec", vocab, n_backbone_items=8)
     assert idx == [1, 2, 3, 4]
     assert to_target.dtype == torch.long
     assert to_target.tolist() == [0, 0, 3, 0, 0, 1, 0, 4, 0]  # backbone ids 0..8
+    assert to_backbone.tolist() == [0, 5, 0, 2, 7]  # target ids 0..4 (2 has no backbone item)
 
 
 def test_load_vocab_has_no_map_for_classification_or_another_namespace(tmp_path):
     cls = write_vocab(tmp_path / "c.parquet", [0, 1], ["F", "M"], [None, None])
-    assert load_vocab("classification", cls, 8) == ([0, 1], None)
+    assert load_vocab("classification", cls, 8) == ([0, 1], None, None)
     # Even a classification vocabulary with backbone ids gets no map: its targets are classes.
     odd = write_vocab(tmp_path / "o.parquet", [0, 1], ["x", "y"], [1, 2])
-    assert load_vocab("classification", odd, 8) == ([0, 1], None)
+    assert load_vocab("classification", odd, 8) == ([0, 1], None, None)
     other = write_vocab(tmp_path / "i.parquet", [1, 2, 3], ["p", "q", "r"], [None, None, None])
-    assert load_vocab("item_rec", other, 8) == ([1, 2, 3], None)
+    assert load_vocab("item_rec", other, 8) == ([1, 2, 3], None, None)
 
 
 def test_task_data_load_builds_splits_and_history_map(tmp_path):

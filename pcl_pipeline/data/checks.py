@@ -46,7 +46,7 @@ def _one(con: duckdb.DuckDBPyConnection, query: str, params: list[object]) -> tu
     return con.execute(query, params).fetchall()[0]
 
 
-def check_interactions(con: duckdb.DuckDBPyConnection, path: Path) -> list[CheckOutcome]:
+def check_interactions(con: duckdb.DuckDBPyConnection, path: Path, *, seed: int) -> list[CheckOutcome]:
     src = str(path)
     bad_ids, n_users, n_items, rows = _one(con, """
         SELECT count(*) FILTER (WHERE user_idx IS NULL OR item_idx IS NULL OR user_idx < 1 OR item_idx < 1
@@ -55,7 +55,7 @@ def check_interactions(con: duckdb.DuckDBPyConnection, path: Path) -> list[Check
                count(DISTINCT user_idx), count(DISTINCT item_idx), count(*)
         FROM read_parquet($1)""", [src])
     gaps = _one(con, "SELECT max(user_idx) - count(DISTINCT user_idx) FROM read_parquet(?)", [src])[0]
-    order = order_columns(parquet_columns(con, path))
+    order = order_columns(parquet_columns(con, path), seed)
     disorder = _one(con, f"""
         SELECT count(*) FROM (
             SELECT pos, row_number() OVER (PARTITION BY user_idx ORDER BY {order}) - 1 AS expected

@@ -14,13 +14,19 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return [row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
 
 
-def order_columns(columns: list[str]) -> str:
+def order_columns(columns: list[str], seed: int) -> str:
     """Behaviour order of a source table: time where there is one, else file order.
 
-    MovieLens ties on timestamp are broken by item id so the order is deterministic (PAPER.md);
-    Tenrec has no timestamp and its rows are in click order, so the file line is the order.
+    MovieLens ties on timestamp are broken by a seeded hash of (user, item), never by item id:
+    on ML-100K half of the test items share their predecessor's timestamp, and id order would
+    make "a larger id comes next" learnable (PAPER.md). md5 is stable across DuckDB versions and
+    machines. Tenrec has no timestamp and its rows are in click order, so the file line is the order.
     """
-    return "timestamp, item_id, line" if "timestamp" in columns else "line"
+    if "timestamp" not in columns:
+        return "line"
+    # The seed is an int rendered by us, not user text: safe to inline into the SQL.
+    tie = f"md5('{int(seed)}:' || CAST(user_id AS VARCHAR) || ':' || CAST(item_id AS VARCHAR))"
+    return f"timestamp, {tie}, line"
 
 
 def filter_sql(task: TaskSpec, columns: list[str]) -> tuple[str, list[object]]:
@@ -35,17 +41,17 @@ def filter_sql(task: TaskSpec, columns: list[str]) -> tuple[str, list[object]]:
     return f"\"{flt.column}\" {op} ?", [flt.value]
 
 
-def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Path, out: Path) -> int:
+def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Path, out: Path, *, seed: int) -> int:
     """Write the T1 events of `source` that pass T1's filter to `out`; return the row count.
 
     Output columns: user_idx, item_idx (dense, from 1; 0 is padding), pos (0-based position in
     the user's ordered history), n_events, hist_len (events that form the T1 behaviour sequence:
     all of them, or the first `history_cut` fraction), then every column of the source table.
     A user's repeated (user, item) events are reduced to the first one; users with fewer than
-    `min_events` events are dropped.
+    `min_events` events are dropped. `seed` breaks timestamp ties (order_columns).
     """
     columns = parquet_columns(con, source)
-    order = order_columns(columns)
+    order = order_columns(columns, seed)
     where, params = filter_sql(t1, columns)
     cut = t1.label.history_cut
     hist = "n_events" if cut is None else "CAST(floor(? * n_events) AS BIGINT)"

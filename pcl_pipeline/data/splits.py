@@ -16,14 +16,29 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a task's rows: inputs left-padded to max_len."""
+    """One split of a task's rows: inputs left-padded to max_len, and each row's whole input
+    history (the model sees only the last max_len items; ranking excludes all of them)."""
 
     users: torch.Tensor  # (N,) user_idx
     inputs: torch.Tensor  # (N, L) backbone item ids, 0 = padding
-    targets: torch.Tensor  # (N,) task target (item vocab idx from 1, or class idx from 0)
+    targets: torch.Tensor  # (N,) task target (item vocab idx from 1, or class idx from 0; item tasks: 0 = outside the vocabulary)
+    history: torch.Tensor | None = None  # (H,) every row's whole input, concatenated; None = inputs are whole
+    offsets: torch.Tensor | None = None  # (N + 1,) row i's history is history[offsets[i]:offsets[i + 1]]
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
+
+    def full_history(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, H_max) left-padded whole input histories of rows idx (inputs when none is held)."""
+        if self.history is None or self.offsets is None:
+            return self.inputs[idx]
+        starts, ends = self.offsets[idx], self.offsets[idx + 1]  # (B,), (B,)
+        width = max(1, int((ends - starts).max())) if len(idx) else 1
+        out = torch.zeros(len(idx), width, dtype=torch.long)
+        for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
+            if b > a:
+                out[row, width - (b - a):] = self.history[a:b]
+        return out
 
 
 def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
@@ -45,10 +60,13 @@ def load_split(rows: Path, split: str, max_len: int, append_target: bool = False
     targets = table["target"].to_pylist()
     if append_target:
         inputs = [seq + [t] for seq, t in zip(inputs, targets)]
+    lengths = torch.tensor([0] + [len(seq) for seq in inputs], dtype=torch.long)
     return Split(
         users=torch.tensor(table["user_idx"].to_pylist(), dtype=torch.long),
         inputs=left_pad(inputs, max_len),
         targets=torch.as_tensor(targets, dtype=torch.long),
+        history=torch.tensor([item for seq in inputs for item in seq], dtype=torch.long),
+        offsets=lengths.cumsum(0),
     )
 
 
@@ -94,26 +112,31 @@ class TaskData:
     test: Split
     n_targets: int  # item tasks: target vocabulary size (ids 1..n); classification: classes (ids 0..n-1)
     to_target: torch.Tensor | None  # backbone item id -> target id, for history exclusion (same namespace)
+    to_backbone: torch.Tensor | None = None  # (n_targets + 1,) target id -> backbone item id (0 = none)
 
     @classmethod
     def load(cls, kind: str, rows: Path, vocab: Path, max_len: int, n_backbone_items: int) -> "TaskData":
         splits = {s: load_split(rows, s, max_len) for s in ("train", "valid", "test")}
-        idx, to_target = load_vocab(kind, vocab, n_backbone_items)
-        return cls(kind=kind, n_targets=len(idx), to_target=to_target, **splits)
+        idx, to_target, to_backbone = load_vocab(kind, vocab, n_backbone_items)
+        return cls(kind=kind, n_targets=len(idx), to_target=to_target, to_backbone=to_backbone, **splits)
 
 
-def load_vocab(kind: str, vocab: Path, n_backbone_items: int) -> tuple[list[int], torch.Tensor | None]:
-    """The task's target ids and the backbone-id -> target-id map (0 = not a target).
+def load_vocab(kind: str, vocab: Path, n_backbone_items: int
+               ) -> tuple[list[int], torch.Tensor | None, torch.Tensor | None]:
+    """The task's target ids, the backbone-id -> target-id map (history exclusion; 0 = not a
+    target) and the target-id -> backbone-id map (the backbone's scores as the adapter's prior).
 
-    The map exists only for an item task that shares T1's item namespace; a task over another
+    The maps exist only for an item task that shares T1's item namespace; a task over another
     domain (or a classification task) has no item of the user's history among its targets.
     """
     table = pq.read_table(vocab, columns=["idx", "backbone_idx"])
     idx = table["idx"].to_pylist()
     if kind != "item_rec" or table["backbone_idx"].null_count == len(table):
-        return idx, None
+        return idx, None, None
     to_target = torch.zeros(n_backbone_items + 1, dtype=torch.long)
+    to_backbone = torch.zeros(len(idx) + 1, dtype=torch.long)
     for target, item in zip(idx, table["backbone_idx"].to_pylist()):
         if item is not None:
             to_target[item] = target
-    return idx, to_target
+            to_backbone[target] = item
+    return idx, to_target, to_backbone

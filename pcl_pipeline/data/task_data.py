@@ -36,15 +36,26 @@ def build_task_data(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec
         build_item_vocab(con, inputs.interactions, out.vocab)
         return build_next_item_rows(con, inputs.sequences, out.rows)
     source = source_table(inputs.raw_dir, task)
+    _user_splits(con, inputs.sequences, seed)
     if task.kind == "item_rec":
-        _item_targets(con, task, t1, inputs, source)
-        return _write(con, out, seed, inputs.sequences, vocab_query="""
-            SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) AS idx, CAST(item_id AS VARCHAR) AS value,
-                   backbone_idx FROM targets""")
+        same_namespace = _item_targets(con, task, t1, inputs, source, seed)
+        # The ranking vocabulary is what the training rows can teach: targets of training users,
+        # plus T1's items when the task lives in T1's item space (the backbone knows them). A
+        # validation/test target outside it stays in the rows with target 0: a counted miss.
+        t1_items = """UNION SELECT DISTINCT item_id, item_idx AS backbone_idx FROM read_parquet(?)"""
+        vocab_query = f"""
+            WITH items AS (
+                SELECT DISTINCT t.item_id, t.backbone_idx FROM targets t JOIN user_split u USING (user_id)
+                WHERE u.split = 'train'
+                {t1_items if same_namespace else ""}
+            )
+            SELECT dense_rank() OVER (ORDER BY item_id) AS idx, CAST(item_id AS VARCHAR) AS value,
+                   backbone_idx FROM items"""
+        return _write(con, out, inputs.sequences, vocab_query, [str(inputs.interactions)] if same_namespace else [])
     _class_labels(con, task, inputs, source)
-    return _write(con, out, seed, inputs.sequences, vocab_query="""
+    return _write(con, out, inputs.sequences, vocab_query="""
         SELECT DISTINCT dense_rank() OVER (ORDER BY item_id) - 1 AS idx, item_id AS value,
-               CAST(NULL AS BIGINT) AS backbone_idx FROM targets""")
+               CAST(NULL AS BIGINT) AS backbone_idx FROM targets""", vocab_params=[])
 
 
 def source_table(raw_dir: Path, task: TaskSpec) -> Path:
@@ -59,10 +70,11 @@ def source_table(raw_dir: Path, task: TaskSpec) -> Path:
 
 
 def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, inputs: StageInputs,
-                  source: Path) -> None:
+                  source: Path, seed: int) -> bool:
     """TEMP TABLE targets(user_id, item_id, backbone_idx): the task's positive items per user, first
     occurrence only, users with a T1 sequence only; items of T1's own namespace that are already in
-    the user's input sequence are dropped (they would leak the label into the input)."""
+    the user's input sequence are dropped (they would leak the label into the input). Returns
+    whether the task shares T1's item namespace."""
     same_namespace = task.label.source == t1.label.source
     if task.label.after_history_cut:
         if not same_namespace:
@@ -77,7 +89,7 @@ def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, 
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE targets AS
         WITH ev AS (
-            SELECT user_id, item_id, row_number() OVER (ORDER BY user_id, {order_columns(columns)}) AS ord
+            SELECT user_id, item_id, row_number() OVER (ORDER BY user_id, {order_columns(columns, seed)}) AS ord
             FROM read_parquet(?) WHERE {where} AND {extra}
         ), vocab AS (SELECT DISTINCT item_id, item_idx FROM read_parquet(?))
         SELECT ev.user_id, ev.item_id, {bidx} AS backbone_idx
@@ -85,6 +97,7 @@ def _item_targets(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec, 
         WHERE NOT ({str(same_namespace).upper()} AND v.item_idx IS NOT NULL AND list_contains(s.items, v.item_idx))
         QUALIFY row_number() OVER (PARTITION BY ev.user_id, ev.item_id ORDER BY ev.ord) = 1
     """, [str(events), *params, str(inputs.interactions), str(inputs.sequences)]).fetchall()
+    return same_namespace
 
 
 def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageInputs, source: Path) -> None:
@@ -107,24 +120,34 @@ def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageI
     """, [str(source), *params, str(inputs.sequences), list(task.label.drop_values)]).fetchall()
 
 
-def _write(con: duckdb.DuckDBPyConnection, out: TaskDataPaths, seed: int, sequences: Path, vocab_query: str) -> int:
-    """Assign users to splits by a seeded hash (stable across runs and machines) and write
-    rows and vocabulary from TEMP TABLE targets."""
-    copy_query_to_parquet(con, vocab_query + " ORDER BY idx", [], out.vocab)
+def _user_splits(con: duckdb.DuckDBPyConnection, sequences: Path, seed: int) -> None:
+    """TEMP TABLE user_split(user_id, split): one split per dataset, drawn by a seeded hash over
+    every user with a T1 sequence (PAPER.md), so a user has the same role in every task and no
+    prompt inherited from an earlier task was trained on a later task's test user."""
     train, valid = SPLIT_FRACTIONS
-    query = f"""
-        WITH users AS (SELECT DISTINCT user_id FROM targets),
-        ranked AS (
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE user_split AS
+        WITH ranked AS (
             SELECT user_id, (row_number() OVER (ORDER BY md5(? || ':' || CAST(user_id AS VARCHAR))) - 1)
                             / count(*) OVER () AS frac
-            FROM users
-        ), vocab AS (SELECT idx, value FROM read_parquet(?))
-        SELECT s.user_idx, t.user_id,
-               CASE WHEN r.frac < ? THEN 'train' WHEN r.frac < ? THEN 'valid' ELSE 'test' END AS split,
-               s.items AS input, v.idx AS target
-        FROM targets t JOIN ranked r USING (user_id)
-             JOIN vocab v ON v.value = CAST(t.item_id AS VARCHAR)
+            FROM read_parquet(?)
+        )
+        SELECT user_id, CASE WHEN frac < ? THEN 'train' WHEN frac < ? THEN 'valid' ELSE 'test' END AS split
+        FROM ranked
+    """, [str(seed), str(sequences), train, round(train + valid, 12)]).fetchall()  # 0.8 + 0.05 is 0.8500000000000001
+
+
+def _write(con: duckdb.DuckDBPyConnection, out: TaskDataPaths, sequences: Path, vocab_query: str,
+           vocab_params: list[object]) -> int:
+    """Write vocabulary and rows from TEMP TABLEs targets and user_split. A target outside the
+    vocabulary (never the case for training rows) is written as 0."""
+    copy_query_to_parquet(con, vocab_query + " ORDER BY idx", vocab_params, out.vocab)
+    query = """
+        WITH vocab AS (SELECT idx, value FROM read_parquet(?))
+        SELECT s.user_idx, t.user_id, u.split, s.items AS input, COALESCE(v.idx, 0) AS target
+        FROM targets t JOIN user_split u USING (user_id)
+             LEFT JOIN vocab v ON v.value = CAST(t.item_id AS VARCHAR)
              JOIN read_parquet(?) s USING (user_id)
-        ORDER BY s.user_idx, target
+        ORDER BY s.user_idx, target, t.item_id
     """
-    return copy_query_to_parquet(con, query, [str(seed), str(out.vocab), train, train + valid, str(sequences)], out.rows)
+    return copy_query_to_parquet(con, query, [str(out.vocab), str(sequences)], out.rows)

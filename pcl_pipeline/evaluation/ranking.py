@@ -123,6 +123,10 @@ class RankingAccumulator:
         self._ranks.append(batch)
         return batch
 
+    def add_ranks(self, ranks: torch.Tensor) -> None:
+        """Keep ranks computed elsewhere (e.g. misses of targets outside the vocabulary)."""
+        self._ranks.append(ranks.long().cpu())
+
     def __len__(self) -> int:
         return sum(int(r.numel()) for r in self._ranks)
 

@@ -14,8 +14,14 @@ class PCLTaskModel(nn.Module):
     """forward(seq) -> task scores. Only `prompt`, `context` and `adapter` ever train."""
 
     def __init__(self, backbone: SASRec, prompt: PositionPrompt, context: ContextualPrompt | None,
-                 adapter: nn.Module, texts: torch.Tensor, lam: float) -> None:
+                 adapter: nn.Module, texts: torch.Tensor, lam: float, *, item_prior: torch.Tensor | None = None,
+                 pool: str = "last") -> None:
         super().__init__()
+        # item_prior (n_targets + 1,) long: backbone item id of each target (0 = not a backbone
+        # item, whose padding row is zero): the frozen backbone's scores enter the task's scores.
+        # Derived from the vocabulary and the backbone, so it is rebuilt at load, never stored.
+        self.register_buffer("item_prior", item_prior, persistent=False)
+        self.pool = pool  # "last": the last position's state; "mean_last": [mean over items, last]
         self.backbone = backbone
         self.prompt = prompt
         self.context = context  # None = ablation without contextual prompt
@@ -30,7 +36,11 @@ class PCLTaskModel(nn.Module):
         return self
 
     def user_repr(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) left-padded item ids -> (B, d) user representation."""
+        """(B, L) left-padded item ids -> (B, d) user representation (the last position)."""
+        return self.hidden(seq)[:, -1]
+
+    def hidden(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) left-padded item ids -> (B, L, d) prompted hidden states."""
         L = seq.shape[1]
         extra = self.prompt(L)  # (L, d)
         if self.context is not None:
@@ -38,10 +48,19 @@ class PCLTaskModel(nn.Module):
             mask = torch.zeros(L, 1, device=seq.device, dtype=extra.dtype)
             mask[L - t:] = 1.0
             extra = extra + self.lam * mask * self.context(self.texts)  # broadcast over prompted rows
-        return self.backbone.encode(seq, extra)[:, -1]
+        return self.backbone.encode(seq, extra)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.user_repr(seq))
+        h = self.hidden(seq)  # (B, L, d)
+        last = h[:, -1]  # (B, d)
+        if self.pool == "mean_last":
+            keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+            mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
+            return self.adapter(torch.cat([mean, last], dim=-1), seq)
+        scores = self.adapter(last)
+        if self.item_prior is not None:
+            scores = scores + self.backbone.item_scores(last)[:, self.item_prior]  # (B, n_targets + 1)
+        return scores
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Exactly the prompt, the contextual module and the adapter."""
@@ -63,11 +82,13 @@ def count_parameters(params: list[nn.Parameter]) -> int:
 
 
 def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskParams, texts: torch.Tensor,
-                     inherit_prompt: torch.Tensor | None) -> PCLTaskModel:
+                     inherit_prompt: torch.Tensor | None, to_backbone: torch.Tensor | None = None) -> PCLTaskModel:
     """Fresh per-task parts around the frozen backbone; p_k copied from p_{k-1} when given.
 
     lam = 0 builds no contextual module at all (the ablation without contextual prompt), so the
-    artifact holds no dead weights and reloads from its params alone.
+    artifact holds no dead weights and reloads from its params alone. to_backbone (item tasks in
+    T1's item space): target id -> backbone item id; with params.item_prior the task's scores are
+    the frozen backbone's item scores plus the adapter's residual.
     """
     d = backbone.cfg.hidden
     prompt = PositionPrompt(params.prompt_len, d)
@@ -78,8 +99,12 @@ def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskPa
         with torch.no_grad():
             prompt.weight.copy_(inherit_prompt)
     context = ContextualPrompt(texts.shape[1], d, params.context_heads) if params.lam > 0 else None
+    prior = to_backbone if (kind == "item_rec" and params.item_prior) else None
     if kind == "item_rec":
-        adapter = ItemAdapter(d, n_targets)
+        adapter = ItemAdapter(d, n_targets, residual=prior is not None)
+        pool = "last"
     else:
-        adapter = ClassifierAdapter(d, params.adapter_hidden, n_targets)
-    return PCLTaskModel(backbone, prompt, context, adapter, texts, params.lam)
+        pool = params.pool
+        adapter = ClassifierAdapter(2 * d if pool == "mean_last" else d, params.adapter_hidden, n_targets,
+                                    params.adapter_dropout, backbone.cfg.n_items if params.input_items else None)
+    return PCLTaskModel(backbone, prompt, context, adapter, texts, params.lam, item_prior=prior, pool=pool)

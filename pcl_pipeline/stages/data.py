@@ -41,8 +41,8 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: P
             "files": {name: str(path) for name, path in source.files.items()}}
 
 
-def interactions(con: duckdb.DuckDBPyConnection, store: DatasetStore, t1: TaskSpec) -> int:
-    return build_interactions(con, t1, source_table(store.raw_dir, t1), store.interactions)
+def interactions(con: duckdb.DuckDBPyConnection, store: DatasetStore, t1: TaskSpec, *, seed: int) -> int:
+    return build_interactions(con, t1, source_table(store.raw_dir, t1), store.interactions, seed=seed)
 
 
 def sequences(con: duckdb.DuckDBPyConnection, store: DatasetStore) -> int:

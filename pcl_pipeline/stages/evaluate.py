@@ -8,11 +8,16 @@ import torch
 
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_next_item, evaluate_ranking
+from pcl_pipeline.evaluation.reference import logistic_reference
 from pcl_pipeline.store.artifact_store import DatasetStore
 
 
-def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: torch.device) -> dict:
-    """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts)."""
+def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: torch.device,
+                    with_reference: bool = True) -> dict:
+    """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts).
+
+    Classification also gets the bag-of-items logistic-regression reference (with_reference),
+    which depends on the data only, so the forgetting row leaves it out."""
     t0 = time.perf_counter()
     if task.kind == "next_item":
         model, manifest = store.load_backbone(device)
@@ -24,6 +29,9 @@ def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: t
             result = evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, device)
         else:
             result = evaluate_classification(model, data.test, data.train.targets, data.n_targets, device)
+            if with_reference:
+                result["reference"] = logistic_reference(data.train, data.valid, data.test, model.backbone.cfg.n_items,
+                                                         data.n_targets, seed=manifest["seed"])
     result.update({
         "name": task.name, "kind": task.kind, "order": task.order, "metric": task.metric,
         "trainable_params": manifest["trainable_params"], "wall_seconds": manifest["wall_seconds"],
@@ -39,7 +47,7 @@ def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.devi
     t1 = chain[0]
     record = evaluate_stored(store, chain[-1], t1, device)
     record["after_learning"] = {
-        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device))["metrics"],
+        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device, with_reference=False))["metrics"],
                        "artifact_sha256": r["artifact_sha256"]}
         for earlier in chain[:-1]
     }

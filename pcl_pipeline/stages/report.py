@@ -5,7 +5,7 @@ from __future__ import annotations
 from pcl_pipeline.catalog import TaskSpec
 
 SUMMARY_KEYS = ("name", "kind", "order", "metric", "metrics", "baselines", "baseline_name", "cold_start",
-                "trainable_params", "wall_seconds", "init_from", "n_test")
+                "trainable_params", "wall_seconds", "init_from", "n_test", "n_out_of_vocab", "reference")
 
 
 def build_report(tasks: list[TaskSpec], records: list[dict], source: str, variant: str) -> dict:

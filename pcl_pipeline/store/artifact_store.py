@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pcl_pipeline.catalog import TaskParams, TaskSpec
-from pcl_pipeline.data.splits import NextItemData, TaskData
+from pcl_pipeline.data.splits import NextItemData, TaskData, load_vocab
 from pcl_pipeline.data.task_data import StageInputs, TaskDataPaths
 from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
@@ -202,7 +202,12 @@ class DatasetStore:
         params = TaskParams(**manifest["params"])
         k = len(manifest["chain"])
         placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
-        model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None)
+        to_backbone = None  # the backbone's scores as the item adapter's prior: rebuilt from the vocabulary
+        if manifest["kind"] == "item_rec":
+            vocab = self.task_data_paths(task).vocab
+            _, _, to_backbone = load_vocab("item_rec", vocab, backbone.cfg.n_items)
+        model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
+                                 to_backbone=to_backbone)
         expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
         expected[TEXTS_KEY] = tuple(placeholder.shape)
         tensors, manifest = load_artifact(paths, expected)

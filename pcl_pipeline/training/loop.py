@@ -27,6 +27,9 @@ class LoopConfig:
     weight_decay: float
     seed: int
     fingerprint: str  # identifies model + data + config; a checkpoint with another one is not resumed
+    # validate the initial state too (epoch 0): a model that starts from what a frozen backbone
+    # knows may already be the best, and training must then leave it as it was
+    validate_initial: bool = False
 
 
 @dataclass
@@ -88,8 +91,11 @@ def fit(
         else:
             log.info("ignoring checkpoint %s: it belongs to another model, data or config", checkpoint)
 
+    if start_epoch == 1 and cfg.validate_initial:
+        result.best_score, result.best_epoch = validate(), 0
+        log.info("epoch 0 (initial state) valid %.4f", result.best_score)
     for epoch in range(start_epoch, cfg.epochs + 1):
-        if epoch - result.best_epoch > cfg.patience and result.best_epoch > 0:
+        if epoch - result.best_epoch > cfg.patience and result.best_score > float("-inf"):
             break
         t0 = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)

@@ -42,6 +42,26 @@ def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams) ->
     return F.cross_entropy(logits, torch.zeros_like(y))
 
 
+def bce_next_item_loss(model: SASRec, seqs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The original SASRec recipe (Kang & McAuley 2018): at every non-padded position, binary
+    cross-entropy of the next item against one negative drawn uniformly from the items that are
+    not this user's (in-batch) sequence, as the reference implementation samples it."""
+    inputs, labels = seqs[:, :-1], seqs[:, 1:]  # (B, L), (B, L)
+    hidden = model.encode(inputs)  # (B, L, d)
+    keep = (labels > 0) & (inputs > 0)
+    negatives = torch.randint(1, model.cfg.n_items + 1, labels.shape, device=seqs.device, generator=generator)
+    for _ in range(10):  # redraw the few negatives that hit an item of the user's sequence
+        clash = (negatives.unsqueeze(-1) == seqs.unsqueeze(1)).any(-1)  # (B, L)
+        if not bool(clash.any()):
+            break
+        negatives = torch.where(clash, torch.randint_like(negatives, 1, model.cfg.n_items + 1), negatives)
+    table = model.item_emb.weight
+    pos = (hidden * table[labels]).sum(-1)[keep]  # (M,)
+    neg = (hidden * table[negatives]).sum(-1)[keep]  # (M,)
+    return F.binary_cross_entropy_with_logits(pos.float(), torch.ones_like(pos.float())) + \
+        F.binary_cross_entropy_with_logits(neg.float(), torch.zeros_like(neg.float()))
+
+
 def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, device: torch.device,
                       fingerprint: str, checkpoint: Path | None = None,
                       on_epoch: Callable[[dict], None] | None = None) -> tuple[SASRec, FitResult]:
@@ -57,7 +77,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     def step(seqs: torch.Tensor) -> tuple[torch.Tensor, int]:
         model.train()
         with autocast(device):
-            loss = next_item_loss(model, seqs, params)
+            loss = bce_next_item_loss(model, seqs) if params.loss == "bce" else next_item_loss(model, seqs, params)
         return loss, seqs.shape[0]
 
     def validate() -> float:

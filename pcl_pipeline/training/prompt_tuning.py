@@ -17,13 +17,26 @@ from pcl_pipeline.training.device import autocast
 from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
 
 
-def validation_score(model: PCLTaskModel, data: TaskData, split: Split, metric: str, device: torch.device) -> float:
+def validation_score(model: PCLTaskModel, data: TaskData, split: Split, metric: str, device: torch.device,
+                     select_on: str = "log_loss") -> float:
+    """Higher is better. Item tasks: `metric` of the ranking. Classification: AUC (binary) or
+    minus the log-loss, never accuracy, which on a few dozen validation users rewards
+    predicting the majority class."""
     model.eval()
     with autocast(device):
         if data.kind == "item_rec":
             ranks = split_ranks(model, split, data.to_target, data.n_targets, device)
             return ranking_metrics(ranks)[metric]
-        return classification_metrics(split.targets, split_scores(model, split, device))[metric]
+        scores = split_scores(model, split, device)
+    if select_on == "auc" and scores.shape[1] == 2:
+        return classification_metrics(split.targets, scores)["auc"]
+    return -F.cross_entropy(scores, split.targets).item()
+
+
+def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(C,) inverse class frequency, normalised so a balanced set has weight 1 everywhere."""
+    counts = torch.bincount(labels, minlength=n_classes).float().clamp(min=1.0)
+    return counts.sum() / (n_classes * counts)
 
 
 def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, *, seed: int,
@@ -33,6 +46,9 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
     seed_everything(seed)
     model.to(device)
     train = data.train
+    weight = None
+    if data.kind == "classification" and params.class_balanced:
+        weight = class_weights(train.targets, data.n_targets).to(device)
 
     def batches(generator: torch.Generator):
         for idx in batch_indices(len(train), params.batch_size, generator):
@@ -46,7 +62,7 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
         if data.kind == "item_rec":
             logits = logits.float()
             logits[:, 0] = float("-inf")  # padding is never a target
-        return F.cross_entropy(logits.float(), targets), inputs.shape[0]
+        return F.cross_entropy(logits.float(), targets, weight=weight), inputs.shape[0]
 
     def get_state() -> dict[str, torch.Tensor]:
         return model.task_state()
@@ -55,9 +71,10 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
         model.load_state_dict(state, strict=False)
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint)
+                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
+                      validate_initial=data.kind == "item_rec" and model.item_prior is not None)
     result = fit(model.trainable_parameters(), step, batches,
-                 lambda: validation_score(model, data, data.valid, metric, device),
+                 lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
                  get_state, set_state, loop, checkpoint, on_epoch)
     model.eval()
     return result
