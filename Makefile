@@ -13,7 +13,7 @@ export PCL_HOME ?= $(CURDIR)/.pcl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-slow dev bench clean
+.PHONY: setup run test test-slow dev bench bench-real clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 
 bench: setup
 	$(PY) benchmarks/bench_graph.py
+
+ML100K ?= /tmp/ml-100k
+bench-real: setup  ## real MovieLens-100K (from the recbole wheel), 3 seeds, every task beside its baselines
+	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
+	$(PY) benchmarks/bench_real.py --data $(ML100K) --seeds 0,1,2
 
 clean:
 	rm -rf .pcl dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry

@@ -41,6 +41,12 @@ def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinit
                                                              if name == t.name})}
         if "cold_start" in result:
             metadata["cold_start"] = MetadataValue.json(result["cold_start"])
+        if "n_out_of_vocab" in result:  # test targets no training row teaches: counted as misses
+            metadata["n_out_of_vocab"] = result["n_out_of_vocab"]
+        if "reference" in result:  # bag-of-items logistic regression on the same inputs and splits
+            ref = result["reference"]
+            metadata.update({f"reference_{k}": MetadataValue.float(float(v)) for k, v in ref["metrics"].items()})
+            metadata["reference"] = MetadataValue.json({"name": ref["name"], "C": ref["C"], "metrics": ref["metrics"]})
         return MaterializeResult(metadata=metadata, data_version=DataVersion(
             fingerprint(result["metrics"], result["baselines"],
                         {k: v["metrics"] for k, v in result["after_learning"].items()})))

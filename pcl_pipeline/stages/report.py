@@ -66,22 +66,28 @@ def _link(step: dict) -> str:
 def summary_markdown(summary: dict) -> str:
     """Tables for people: each metric as `model / trivial baseline` on the same test split."""
     lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", "",
-             "Cells read `model / baseline` (popularity for item tasks, majority class for classification).", ""]
+             "Cells read `model / baseline` (popularity for item tasks, majority class for classification); "
+             "classification tasks also show the bag-of-items logistic-regression reference on the same "
+             "inputs and splits.", ""]
     for name, ds in summary["datasets"].items():
         lines += [f"## {name} (source: {ds['source']})", "",
                   "| task | kind | metric | metric: model / baseline | hr@10 or macro-F1 | cold-start n, hr@10 "
-                  "| trainable params | train s |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| LR reference | trainable params | train s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for t in ds["tasks"]:
+            reference = "-"
             if t["kind"] == "classification":
                 second, cold = f"macro_f1 {_pair(t, 'macro_f1')}", "-"
+                if t.get("reference"):
+                    ref = t["reference"]["metrics"]
+                    reference = f"{t['metric']} {ref[t['metric']]:.4f}" + (f", auc {ref['auc']:.4f}" if "auc" in ref else "")
             else:
                 second = f"hr@10 {_pair(t, 'hr@10')}"
                 c = t.get("cold_start") or {}
                 cold = f"{c.get('n', 0)}" + (f": {c['model']['hr@10']:.4f} / {c['popularity']['hr@10']:.4f}"
                                              if c.get("n") else "")
             lines.append(f"| {t['name']} | {t['kind']} | {t['metric']} | {_pair(t, t['metric'])} | {second} | {cold} | "
-                         f"{t['trainable_params']} | {t['wall_seconds']:.1f} |")
+                         f"{reference} | {t['trainable_params']} | {t['wall_seconds']:.1f} |")
         if ds.get("lineage"):
             lines += ["", "Lineage: " + " -> ".join(_link(step) for step in ds["lineage"])]
         f = ds["forgetting"]
