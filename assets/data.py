@@ -92,7 +92,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         """Per-user T1 behaviour sequences (the events before any history cut)."""
         data = store.dataset(ds)
         with duckdb.get_connection() as con:
-            rows = stages.sequences(con, data)
+            rows = stages.sequences(con, data, seed=experiment.seed)
             items, mean_len = con.execute(
                 "SELECT count(DISTINCT i), avg(length) FROM (SELECT unnest(items) AS i, length FROM read_parquet(?))",
                 [str(data.sequences)]).fetchall()[0]
@@ -119,7 +119,7 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
         paths = data.task_data_paths(task.name)
         with duckdb.get_connection() as con:
             rows = stages.task_data(con, data, task, t1, seed=experiment.seed)
-            outcomes = check_task_data(con, paths, task.kind)
+            outcomes = check_task_data(con, paths, task.kind, data.sequences)
             per_split = dict(con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split",
                                          [str(paths.rows)]).fetchall())
             users = con.execute("SELECT count(DISTINCT user_idx) FROM read_parquet(?)", [str(paths.rows)]).fetchall()[0][0]

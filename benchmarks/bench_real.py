@@ -43,7 +43,7 @@ def prepare(store: DatasetStore, tasks: list[TaskSpec], data: Path, seed: int) -
     con = duckdb.connect()
     stages.ingest_raw(con, store, data, seed=seed, scale=1.0)
     stages.interactions(con, store, tasks[0], seed=seed)
-    stages.sequences(con, store)
+    stages.sequences(con, store, seed=seed)
     for task in tasks:
         stages.task_data(con, store, task, tasks[0], seed=seed)
 
@@ -71,7 +71,7 @@ def run_catalog(home: Path, dataset: str, tasks: list[TaskSpec], data: Path, see
 def t1_recipes(home: Path, t1: TaskSpec, data: Path, seed: int) -> dict:
     """T1 on each user's whole history (history_cut 1.0): our recipe and SASRec's BCE recipe."""
     whole = t1.model_copy(update={"label": t1.label.model_copy(update={"history_cut": 1.0})})
-    store = ArtifactStore(home).dataset("movielens_whole")
+    store = ArtifactStore(home / "whole_history").dataset("movielens")
     prepare(store, [whole], data, seed)
     next_item = store.next_item_data(whole)
     out = {}

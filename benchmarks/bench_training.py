@@ -33,7 +33,7 @@ def prepare(home: Path, scale: float) -> tuple[DatasetStore, list]:
     con = duckdb.connect()
     stages.ingest_raw(con, store, None, seed=0, scale=scale)
     stages.interactions(con, store, tasks[0], seed=0)
-    stages.sequences(con, store)
+    stages.sequences(con, store, seed=0)
     for task in tasks[:2]:
         stages.task_data(con, store, task, tasks[0], seed=0)
     return store, tasks

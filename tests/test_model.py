@@ -204,7 +204,7 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     con = duckdb.connect()
     stages.ingest_raw(con, store, None, seed=0, scale=0.3)
     stages.interactions(con, store, tasks[0], seed=0)
-    stages.sequences(con, store)
+    stages.sequences(con, store, seed=0)
     for task in tasks[:2]:
         stages.task_data(con, store, task, tasks[0], seed=0)
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))

@@ -71,7 +71,7 @@ def test_history_cut_and_sequences_and_leave_one_out(con, tmp_path):
     inter, seqs = tmp_path / "i.parquet", tmp_path / "s.parquet"
     build_interactions(con, t1, raw, inter, seed=0)
     assert _rows(con, inter, "SELECT DISTINCT hist_len FROM read_parquet(?)") == [(8,)]
-    assert build_sequences(con, inter, seqs) == 1
+    assert build_sequences(con, inter, seqs, seed=0) == 1
     assert _rows(con, seqs, "SELECT items FROM read_parquet(?)") == [([1, 2, 3, 4, 5, 6, 7, 8],)]
     paths = TaskDataPaths(tmp_path / "t1.parquet", tmp_path / "t1.vocab.parquet")
     build_task_data(con, t1, t1, StageInputs(inter, seqs, tmp_path), paths, seed=0)
@@ -99,7 +99,7 @@ def _item_task_setup(con, tmp_path, n_users=40):
     t1 = _task(label={"source": "ratings", "min_events": 4})
     inter, seqs = tmp_path / "i.parquet", tmp_path / "s.parquet"
     build_interactions(con, t1, raw, inter, seed=0)
-    build_sequences(con, inter, seqs)
+    build_sequences(con, inter, seqs, seed=3)
     return t1, StageInputs(inter, seqs, tmp_path)
 
 
@@ -125,7 +125,7 @@ def test_classification_labels_drop_unknown_and_split_disjoint(con, tmp_path):
     assert splits == {"train": 44, "valid": 2, "test": 8}
     # One split per dataset: drawn over all 60 users with a sequence (80/5/15), not over the 54
     # labelled ones, so every task of the dataset gives a user the same role.
-    everyone = dict(con.execute("SELECT split, count(*) FROM user_split GROUP BY split").fetchall())
+    everyone = dict(_rows(con, inputs.sequences, "SELECT split, count(*) FROM read_parquet(?) GROUP BY split"))
     assert everyone == {"train": 48, "valid": 3, "test": 9}
     t5 = _task(name="T5", kind="classification", order=5, metric="accuracy",
                label={"source": "profiles", "column": "age"})
@@ -133,8 +133,8 @@ def test_classification_labels_drop_unknown_and_split_disjoint(con, tmp_path):
     assert build_task_data(con, t5, t1, inputs, p5, seed=3) == 60
     role = "SELECT user_id, split FROM read_parquet(?)"
     assert set(_rows(con, paths.rows, role)) <= set(_rows(con, p5.rows, role))
-    outcomes = {o.name: o for o in check_task_data(con, paths, "classification")}
-    assert outcomes["users_disjoint"].passed and outcomes["min_size"].passed
+    outcomes = {o.name: o for o in check_task_data(con, paths, "classification", inputs.sequences)}
+    assert outcomes["users_disjoint"].passed and outcomes["min_size"].passed and outcomes["one_user_split"].passed
     missing = _task(name="T4", kind="classification", order=4, metric="accuracy", label={"source": "users", "column": "gender"})
     with pytest.raises(InputError, match=r"T4\.yaml: the task's source table is not available.*field 'label.source'"):
         build_task_data(con, missing, t1, inputs, paths, seed=3)
@@ -147,8 +147,13 @@ def test_checks_catch_leaks_and_shared_users(con, tmp_path):
                    t(user_idx, user_id, split, input, target)) TO '{rows}' (FORMAT parquet)""").fetchall()
     con.execute(f"""COPY (SELECT * FROM (VALUES (1, '50', 6), (2, '70', 7)) t(idx, value, backbone_idx))
                    TO '{vocab}' (FORMAT parquet)""").fetchall()
-    outcomes = {o.name: o for o in check_task_data(con, TaskDataPaths(rows, vocab), "item_rec")}
+    seqs = tmp_path / "seqs.parquet"  # the dataset's split says user 1 is a validation user
+    con.execute(f"""COPY (SELECT * FROM (VALUES (1, 1, [5, 6], 2, 'valid')) t(user_idx, user_id, items, length, split))
+                   TO '{seqs}' (FORMAT parquet)""").fetchall()
+    outcomes = {o.name: o for o in check_task_data(con, TaskDataPaths(rows, vocab), "item_rec", seqs)}
     assert not outcomes["users_disjoint"].passed and outcomes["users_disjoint"].metadata["shared_users"] == 1
+    assert not outcomes["one_user_split"].passed
+    assert outcomes["one_user_split"].metadata["rows_with_another_split"] == 2
     assert not outcomes["target_not_in_input"].passed and outcomes["target_not_in_input"].metadata["rows"] == 1
     assert not outcomes["min_size"].passed
 

@@ -23,6 +23,7 @@ INTERACTION_CHECKS = {
 TASK_DATA_CHECKS = {
     "held_out_targets": "leave-one-out: no validation/test target is in the user's training sequence",
     "users_disjoint": "no user is in both train and test",
+    "one_user_split": "every user has the dataset's one split (from the sequences), the same in every task",
     "target_not_in_input": "no target is present in that user's input sequence",
     "min_size": f"every split has users, train has >= {MIN_USERS}, >= 2 targets/classes in train",
 }
@@ -30,8 +31,9 @@ TASK_DATA_CHECKS = {
 
 def task_data_check_names(kind: str) -> tuple[str, ...]:
     """The checks of a task's rows, by task kind (T1 is leave-one-out; later tasks split users)."""
-    first = "held_out_targets" if kind == "next_item" else "users_disjoint"
-    return (first, "target_not_in_input", "min_size")
+    if kind == "next_item":
+        return ("held_out_targets", "target_not_in_input", "min_size")
+    return ("users_disjoint", "one_user_split", "target_not_in_input", "min_size")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,10 @@ def check_interactions(con: duckdb.DuckDBPyConnection, path: Path, *, seed: int)
     ]
 
 
-def check_task_data(con: duckdb.DuckDBPyConnection, paths: TaskDataPaths, kind: str) -> list[CheckOutcome]:
+def check_task_data(con: duckdb.DuckDBPyConnection, paths: TaskDataPaths, kind: str,
+                    sequences: Path | None = None) -> list[CheckOutcome]:
+    """The checks of task_data_check_names(kind); `sequences` (with its `split` column) is needed
+    for one_user_split, i.e. for every task after T1."""
     rows, vocab = str(paths.rows), str(paths.vocab)
     split_users = dict(con.execute("SELECT split, count(DISTINCT user_idx) FROM read_parquet(?) GROUP BY split",
                                    [rows]).fetchall())
@@ -87,6 +92,13 @@ def check_task_data(con: duckdb.DuckDBPyConnection, paths: TaskDataPaths, kind: 
                                   INTERSECT SELECT user_idx FROM read_parquet($1) WHERE split = 'test')""", [rows])[0]
         outcomes.append(CheckOutcome("users_disjoint", shared == 0, TASK_DATA_CHECKS["users_disjoint"],
                                      {"shared_users": shared}))
+        if sequences is None:
+            raise ValueError(f"{paths.rows}: the one_user_split check of a {kind} task needs the sequences table")
+        other = _one(con, """
+            SELECT count(*) FROM read_parquet(?) r JOIN read_parquet(?) s USING (user_idx)
+            WHERE r.split <> s.split""", [rows, str(sequences)])[0]
+        outcomes.append(CheckOutcome("one_user_split", other == 0, TASK_DATA_CHECKS["one_user_split"],
+                                     {"rows_with_another_split": other}))
     in_input = 0
     if kind != "classification":
         in_input = _one(con, """

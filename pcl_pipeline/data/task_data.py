@@ -13,7 +13,6 @@ from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.data.sequences import build_item_vocab, build_next_item_rows
 from pcl_pipeline.errors import InputError
 
-SPLIT_FRACTIONS = (0.80, 0.05)  # train, validation; the remaining 15% of users are test (PAPER.md)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def build_task_data(con: duckdb.DuckDBPyConnection, task: TaskSpec, t1: TaskSpec
         build_item_vocab(con, inputs.interactions, out.vocab)
         return build_next_item_rows(con, inputs.sequences, out.rows)
     source = source_table(inputs.raw_dir, task)
-    _user_splits(con, inputs.sequences, seed)
+    _user_splits(con, inputs.sequences)
     if task.kind == "item_rec":
         same_namespace = _item_targets(con, task, t1, inputs, source, seed)
         # The ranking vocabulary is what the training rows can teach: targets of training users,
@@ -120,21 +119,11 @@ def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageI
     """, [str(source), *params, str(inputs.sequences), list(task.label.drop_values)]).fetchall()
 
 
-def _user_splits(con: duckdb.DuckDBPyConnection, sequences: Path, seed: int) -> None:
-    """TEMP TABLE user_split(user_id, split): one split per dataset, drawn by a seeded hash over
-    every user with a T1 sequence (PAPER.md), so a user has the same role in every task and no
-    prompt inherited from an earlier task was trained on a later task's test user."""
-    train, valid = SPLIT_FRACTIONS
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE user_split AS
-        WITH ranked AS (
-            SELECT user_id, (row_number() OVER (ORDER BY md5(? || ':' || CAST(user_id AS VARCHAR))) - 1)
-                            / count(*) OVER () AS frac
-            FROM read_parquet(?)
-        )
-        SELECT user_id, CASE WHEN frac < ? THEN 'train' WHEN frac < ? THEN 'valid' ELSE 'test' END AS split
-        FROM ranked
-    """, [str(seed), str(sequences), train, round(train + valid, 12)]).fetchall()  # 0.8 + 0.05 is 0.8500000000000001
+def _user_splits(con: duckdb.DuckDBPyConnection, sequences: Path) -> None:
+    """TEMP TABLE user_split(user_id, split): the dataset's one user split, drawn with the
+    sequences (data/sequences.py), so every task uses the same roles."""
+    con.execute("CREATE OR REPLACE TEMP TABLE user_split AS SELECT user_id, split FROM read_parquet(?)",
+                [str(sequences)]).fetchall()
 
 
 def _write(con: duckdb.DuckDBPyConnection, out: TaskDataPaths, sequences: Path, vocab_query: str,

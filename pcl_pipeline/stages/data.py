@@ -45,8 +45,8 @@ def interactions(con: duckdb.DuckDBPyConnection, store: DatasetStore, t1: TaskSp
     return build_interactions(con, t1, source_table(store.raw_dir, t1), store.interactions, seed=seed)
 
 
-def sequences(con: duckdb.DuckDBPyConnection, store: DatasetStore) -> int:
-    return build_sequences(con, store.interactions, store.sequences)
+def sequences(con: duckdb.DuckDBPyConnection, store: DatasetStore, *, seed: int) -> int:
+    return build_sequences(con, store.interactions, store.sequences, seed=seed)
 
 
 def task_data(con: duckdb.DuckDBPyConnection, store: DatasetStore, task: TaskSpec, t1: TaskSpec, *, seed: int) -> int:
