@@ -84,9 +84,6 @@ class TaskParams(_Strict):
     # item tasks in T1's item space: scores = frozen backbone item scores + a residual table that
     # starts at zero (False: the adapter's own table from noise, the paper's bare linear head)
     item_prior: bool = True
-    # item tasks: the adapter's per-item bias starts at zero, or at the log-frequency of each item
-    # among the task's training targets (so training starts from the task's own popularity too)
-    bias_init: Literal["zero", "log_popularity"] = "zero"
     pool: Literal["last", "mean_last"] = "mean_last"  # classification input: last state, or [mean, last]
     input_items: bool = False  # classification (with pool mean_last): adapter owns a bag-of-input-items table
     class_balanced: bool = True  # classification: cross-entropy weighted by inverse class frequency

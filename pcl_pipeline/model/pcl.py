@@ -82,16 +82,13 @@ def count_parameters(params: list[nn.Parameter]) -> int:
 
 
 def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskParams, texts: torch.Tensor,
-                     inherit_prompt: torch.Tensor | None, to_backbone: torch.Tensor | None = None,
-                     target_counts: torch.Tensor | None = None) -> PCLTaskModel:
+                     inherit_prompt: torch.Tensor | None, to_backbone: torch.Tensor | None = None) -> PCLTaskModel:
     """Fresh per-task parts around the frozen backbone; p_k copied from p_{k-1} when given.
 
     lam = 0 builds no contextual module at all (the ablation without contextual prompt), so the
     artifact holds no dead weights and reloads from its params alone. to_backbone (item tasks in
     T1's item space): target id -> backbone item id; with params.item_prior the task's scores are
-    the frozen backbone's item scores plus the adapter's residual. target_counts (n_targets + 1,):
-    training-target frequencies, for params.bias_init = "log_popularity" (a trained artifact stores
-    its bias, so a reload needs no counts).
+    the frozen backbone's item scores plus the adapter's residual.
     """
     d = backbone.cfg.hidden
     prompt = PositionPrompt(params.prompt_len, d)
@@ -105,9 +102,6 @@ def build_task_model(backbone: SASRec, kind: str, n_targets: int, params: TaskPa
     prior = to_backbone if (kind == "item_rec" and params.item_prior) else None
     if kind == "item_rec":
         adapter = ItemAdapter(d, n_targets, residual=prior is not None)
-        if params.bias_init == "log_popularity" and target_counts is not None:
-            with torch.no_grad():
-                adapter.bias.copy_(torch.log1p(target_counts.float()))
         pool = "last"
     else:
         pool = params.pool

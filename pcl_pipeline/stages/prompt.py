@@ -51,9 +51,8 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
     # The task's fresh parts are drawn from the seed, not from whatever ran before in this
     # process: the same task gives the same artifact in a full run and when added alone.
     seed_everything(seed)
-    counts = torch.bincount(data.train.targets, minlength=data.n_targets + 1) if task.kind == "item_rec" else None
     model = build_task_model(backbone, task.kind, data.n_targets, params, texts, inherit,
-                             to_backbone=data.to_backbone, target_counts=counts).to(device)
+                             to_backbone=data.to_backbone).to(device)
     config_hash = fingerprint(params.model_dump(), task.kind, task.metric, seed, [t.name for t in chain])
     fit = tune_task(model, data, params, task.metric, seed=seed, device=device,
                     fingerprint=fingerprint(config_hash, data_version, backbone_manifest["sha256"], text_hashes),
