@@ -56,11 +56,18 @@ class BackboneParams(SASRecArch):
     """SASRec pretraining on T1 (defaults from PAPER.md): the architecture fields of SASRecArch
     (hidden, blocks, heads, max_len, dropout) plus these training fields."""
 
-    lr: float = Field(default=1e-3, gt=0)
+    # schedule (issue item 7, exp-sched): a higher peak lr after a 2-epoch linear warm-up, halved
+    # after every 2 epochs without a better validation NDCG@10; after 3 cuts and one more flat
+    # stretch training has converged and stops. The epoch cap is only a safety net.
+    lr: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=128, ge=1)
-    epochs: int = Field(default=40, ge=1)  # cap; on real ML-100K early stopping ends training first
+    epochs: int = Field(default=100, ge=1)  # cap; convergence (max_decays) or patience ends training first
     patience: int = Field(default=10, ge=1)  # epochs without validation NDCG@10 improvement before stopping (T1 validation is noisy)
+    warmup_epochs: int = Field(default=2, ge=0)  # linear lr warm-up: epoch e <= warmup_epochs trains at lr * e / (warmup_epochs + 1)
+    decay_patience: int | None = Field(default=2, ge=1)  # multiply lr by decay_factor after this many epochs without improvement (None: constant lr)
+    decay_factor: float = Field(default=0.5, gt=0, lt=1)
+    max_decays: int | None = Field(default=3, ge=0)  # stop after this many cuts and one more plateau (None: patience only)
     sampled_softmax_above: int = Field(default=50_000, ge=1)  # vocabulary size above which T1 uses sampled softmax
     num_negatives: int = Field(default=1024, ge=1)  # negatives per batch for the sampled softmax
     # "ce": softmax cross-entropy at every position (ours); "bce": the original SASRec recipe,

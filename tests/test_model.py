@@ -113,7 +113,7 @@ class _Stop(Exception):
     pass
 
 
-def _regression_fit(checkpoint, stop_at: int | None = None):
+def _regression_fit(checkpoint, stop_at: int | None = None, **schedule):
     """A tiny least-squares problem through the real loop; optionally interrupted after an epoch."""
     torch.manual_seed(0)
     layer = torch.nn.Linear(3, 1)
@@ -134,7 +134,8 @@ def _regression_fit(checkpoint, stop_at: int | None = None):
         if record["epoch"] == stop_at:
             raise _Stop  # raised before that epoch's checkpoint: the previous epoch's one remains
 
-    cfg = LoopConfig(epochs=4, patience=100, lr=0.05, weight_decay=0.0, seed=0, fingerprint="f")
+    cfg = LoopConfig(**{"epochs": 4, "patience": 100, "lr": 0.05, "weight_decay": 0.0, "seed": 0, "fingerprint": "f",
+                        **schedule})
     return fit(list(layer.parameters()), step, batches, validate, layer.state_dict, layer.load_state_dict, cfg,
                checkpoint, on_epoch=on_epoch)
 
@@ -151,6 +152,48 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert resumed.best_score == full.best_score
     assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)
     assert not ckpt.exists()  # a finished run leaves no checkpoint behind
+
+
+def test_training_with_a_schedule_resumes_bit_exact(tmp_path):
+    """Warm-up and plateau cuts survive an interruption: the checkpoint carries the schedule."""
+    schedule = {"epochs": 12, "lr": 0.5, "warmup_epochs": 2, "decay_patience": 1}
+    full = _regression_fit(None, **schedule)
+    lrs = [h["lr"] for h in full.history]
+    assert lrs[:3] == [0.5 / 3, 0.5 * 2 / 3, 0.5] and min(lrs[3:6]) < 0.5  # warmed up, then cut by epoch 6
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(_Stop):
+        _regression_fit(ckpt, stop_at=7, **schedule)
+    resumed = _regression_fit(ckpt, **schedule)
+    assert resumed.history == [{**h, "seconds": r["seconds"]} for h, r in zip(full.history, resumed.history)]
+    assert resumed.best_score == full.best_score and resumed.stop_reason == full.stop_reason
+    assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)
+
+
+def _scripted_fit(scores: list[float], **schedule):
+    """The loop on a model that never changes, validated by a script: the schedule alone acts."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    it = iter(scores)
+    cfg = LoopConfig(**{"epochs": len(scores), "patience": 100, "lr": 0.1, "weight_decay": 0.0, "seed": 0,
+                        "fingerprint": "s", **schedule})
+    return fit([weight], lambda _: ((weight * 0).sum(), 1), lambda g: [None], lambda: next(it),
+               lambda: {"w": weight.detach()}, lambda s: None, cfg)
+
+
+def test_schedule_warms_up_halves_on_plateau_and_stops_when_converged():
+    scores = [0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.35, 0.3, 0.3, 0.3, 0.3, 0.3]
+    run = _scripted_fit(scores, warmup_epochs=2, decay_patience=2, decay_factor=0.5, max_decays=1)
+    # linear warm-up to the peak at epoch 3; two epochs without a better score after the best
+    # (epoch 3) halve the lr after epoch 5; the better score at 7 restarts the count; two more
+    # flat epochs with the one allowed cut used up: converged, stop after epoch 9
+    assert [h["lr"] for h in run.history] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+    assert (run.best_epoch, run.epochs_run, run.stop_reason) == (7, 9, "converged")
+    # without max_decays only patience stops: cuts after 5, 9 and 11; patience 4 ends it after epoch 11
+    run = _scripted_fit(scores, warmup_epochs=2, decay_patience=2, patience=4)
+    assert [h["lr"] for h in run.history][5:] == pytest.approx([0.05, 0.05, 0.05, 0.05, 0.025, 0.025])
+    assert (run.best_epoch, run.epochs_run, run.stop_reason) == (7, 11, "patience")
+    # no schedule: constant lr, and running every epoch is reported as stopping at the cap
+    run = _scripted_fit(scores)
+    assert {h["lr"] for h in run.history} == {0.1} and (run.epochs_run, run.stop_reason) == (12, "cap")
 
 
 def test_artifact_roundtrip_and_strict_loading(tmp_path):

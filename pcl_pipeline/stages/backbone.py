@@ -39,7 +39,7 @@ def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torc
         "asset": f"{store.dataset}/backbone", "task": t1.name, "init_from": None,
         "model_config": model.cfg.to_dict(), "params": params.model_dump(), "config_hash": config_hash,
         "seed": seed, "data_version": data_version, "device": str(device),
-        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "best_valid_ndcg@10": fit.best_score,
+        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason, "best_valid_ndcg@10": fit.best_score,
         "history": fit.history, "throughput_seq_per_s": fit.throughput,
         "trainable_params": sum(p.numel() for p in model.parameters()),
         "train_sequences": len(data.train), "wall_seconds": time.perf_counter() - t0,

@@ -66,7 +66,7 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
         "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
         "text_sha256": text_hashes, "chain": [t.name for t in chain],
         "trainable_params": count_parameters(model.trainable_parameters()),
-        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, f"best_valid_{task.metric}": fit.best_score,
+        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason, f"best_valid_{task.metric}": fit.best_score,
         "history": fit.history, "throughput_seq_per_s": fit.throughput, "train_rows": len(data.train),
         "wall_seconds": time.perf_counter() - t0,
     }

@@ -30,6 +30,21 @@ class LoopConfig:
     # validate the initial state too (epoch 0): a model that starts from what a frozen backbone
     # knows may already be the best, and training must then leave it as it was
     validate_initial: bool = False
+    # learning-rate schedule (per epoch; the defaults leave lr constant):
+    # linear warm-up: epoch e <= warmup_epochs trains at lr * e / (warmup_epochs + 1)
+    warmup_epochs: int = 0
+    # plateau decay: multiply the lr by decay_factor after decay_patience epochs without a better
+    # validation score (counted from the best epoch or the last cut, whichever is later); None: never
+    decay_patience: int | None = None
+    decay_factor: float = 0.5
+    # stop once the lr has been cut max_decays times and a further decay_patience epochs bring no
+    # better score (converged at the smallest step); None: only `patience` stops early
+    max_decays: int | None = None
+
+    def lr_scale(self, epoch: int, cuts: int) -> float:
+        """Multiplier of `lr` for `epoch` (1-based) after `cuts` plateau cuts."""
+        warm = epoch / (self.warmup_epochs + 1) if epoch <= self.warmup_epochs else 1.0
+        return warm * self.decay_factor ** cuts
 
 
 @dataclass
@@ -40,6 +55,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, valid, seconds
     train_seconds: float = 0.0
     samples_seen: int = 0  # training sequences processed (for throughput)
+    stop_reason: str = "cap"  # "cap" (ran all epochs), "patience" or "converged" (lr cut max_decays times)
 
     @property
     def epochs_run(self) -> int:
@@ -78,6 +94,7 @@ def fit(
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
     start_epoch = 1
+    schedule = {"cuts": 0, "last_cut": 0}  # plateau cuts so far and the epoch of the last one
     if checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == cfg.fingerprint:
@@ -86,6 +103,8 @@ def fit(
             result.best_state, result.best_score = saved["best_state"], saved["best_score"]
             result.best_epoch, result.history = saved["best_epoch"], saved["history"]
             torch.set_rng_state(saved["torch_rng"])
+            schedule = dict(saved["schedule"])
+            result.stop_reason = saved["stop_reason"]
             start_epoch = saved["epoch"] + 1
             log.info("resuming from %s at epoch %d", checkpoint, start_epoch)
         else:
@@ -95,8 +114,14 @@ def fit(
         result.best_score, result.best_epoch = validate(), 0
         log.info("epoch 0 (initial state) valid %.4f", result.best_score)
     for epoch in range(start_epoch, cfg.epochs + 1):
-        if epoch - result.best_epoch > cfg.patience and result.best_score > float("-inf"):
+        if result.stop_reason != "cap":
             break
+        if epoch - result.best_epoch > cfg.patience and result.best_score > float("-inf"):
+            result.stop_reason = "patience"
+            break
+        lr = cfg.lr * cfg.lr_scale(epoch, schedule["cuts"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         t0 = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         total, n_batches = 0.0, 0
@@ -113,18 +138,24 @@ def fit(
         train_time = time.perf_counter() - t0
         result.train_seconds += train_time
         score = validate()
-        record = {"epoch": epoch, "loss": total / max(n_batches, 1), "valid": score,
+        record = {"epoch": epoch, "loss": total / max(n_batches, 1), "valid": score, "lr": lr,
                   "seconds": time.perf_counter() - t0}
         result.history.append(record)
         if score > result.best_score:
             result.best_score, result.best_epoch = score, epoch
             result.best_state = _clone(get_state())
-        log.info("epoch %d loss %.4f valid %.4f (best %.4f @ %d) %.1fs", epoch, record["loss"], score,
-                 result.best_score, result.best_epoch, record["seconds"])
+        if cfg.decay_patience is not None and epoch > cfg.warmup_epochs \
+                and epoch - max(result.best_epoch, schedule["last_cut"]) >= cfg.decay_patience:
+            if cfg.max_decays is not None and schedule["cuts"] >= cfg.max_decays:
+                result.stop_reason = "converged"
+            else:
+                schedule = {"cuts": schedule["cuts"] + 1, "last_cut": epoch}
+        log.info("epoch %d loss %.4f valid %.4f (best %.4f @ %d) lr %.2g %.1fs", epoch, record["loss"], score,
+                 result.best_score, result.best_epoch, lr, record["seconds"])
         if on_epoch is not None:
             on_epoch(record)
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result)
+            _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result, schedule)
     set_state(result.best_state)
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
@@ -136,11 +167,12 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _save_checkpoint(path: Path, cfg: LoopConfig, epoch: int, state: dict, optimizer: torch.optim.Optimizer,
-                     result: FitResult) -> None:
+                     result: FitResult, schedule: dict) -> None:
     payload = {
         "fingerprint": cfg.fingerprint, "config": asdict(cfg), "epoch": epoch, "state": _clone(state),
         "optimizer": optimizer.state_dict(), "best_state": result.best_state, "best_score": result.best_score,
         "best_epoch": result.best_epoch, "history": result.history, "torch_rng": torch.get_rng_state(),
+        "schedule": schedule, "stop_reason": result.stop_reason,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

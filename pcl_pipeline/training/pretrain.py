@@ -87,7 +87,9 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
         return ranking_metrics(ranks)["ndcg@10"]
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint)
+                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
+                      warmup_epochs=params.warmup_epochs, decay_patience=params.decay_patience,
+                      decay_factor=params.decay_factor, max_decays=params.max_decays)
     result = fit(list(model.parameters()), step, batches, validate, model.state_dict, model.load_state_dict,
                  loop, checkpoint, on_epoch)
     model.eval()
