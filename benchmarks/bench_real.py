@@ -36,35 +36,36 @@ from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore
 from pcl_pipeline.text_encoder import MiniLMEncoder, RandomTextEncoder
 from pcl_pipeline.training.pretrain import pretrain_backbone
 
-CPU = torch.device("cpu")
+CPU = torch.device("cpu")  # the T1-recipe comparison and the defaults; --device moves the catalog run
 
 
-def prepare(store: DatasetStore, tasks: list[TaskSpec], data: Path, seed: int) -> None:
+def prepare(store: DatasetStore, tasks: list[TaskSpec], data: Path | None, seed: int, scale: float = 1.0) -> None:
     con = duckdb.connect()
-    stages.ingest_raw(con, store, data, seed=seed, scale=1.0)
+    stages.ingest_raw(con, store, data, seed=seed, scale=scale)
     stages.interactions(con, store, tasks[0], seed=seed)
     stages.sequences(con, store, seed=seed)
     for task in tasks:
         stages.task_data(con, store, task, tasks[0], seed=seed)
 
 
-def run_catalog(home: Path, dataset: str, tasks: list[TaskSpec], data: Path, seed: int, encoder) -> dict:
+def run_catalog(home: Path, dataset: str, tasks: list[TaskSpec], data: Path | None, seed: int, encoder,
+                device: torch.device = CPU, scale: float = 1.0) -> dict:
     """The whole catalog for one seed: each task's eval record, the report, backbone epochs."""
     store = ArtifactStore(home).dataset(dataset)
-    prepare(store, tasks, data, seed)
+    prepare(store, tasks, data, seed, scale)
     for task in tasks:
         store.save_task_text(embed_task(task, encoder, type(encoder).__name__))
     t0 = time.perf_counter()
-    backbone = train_backbone(store, tasks[0], seed=seed, device=CPU)
+    backbone = train_backbone(store, tasks[0], seed=seed, device=device)
     store.save_backbone(backbone.model, backbone.manifest)
-    records = [evaluate_task(store, tasks[:1], CPU)]
+    records = [evaluate_task(store, tasks[:1], device)]
     epochs = {tasks[0].name: (backbone.manifest["best_epoch"], backbone.manifest["epochs_run"])}
     for k in range(1, len(tasks)):
-        trained = train_prompt(store, tasks[:k + 1], seed=seed, device=CPU, init_from=None)
+        trained = train_prompt(store, tasks[:k + 1], seed=seed, device=device, init_from=None)
         store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
-        records.append(evaluate_task(store, tasks[:k + 1], CPU))
+        records.append(evaluate_task(store, tasks[:k + 1], device))
         epochs[tasks[k].name] = (trained.manifest["best_epoch"], trained.manifest["epochs_run"])
-    report = build_report(tasks, records, str(data), store.variant)
+    report = build_report(tasks, records, str(data) if data else "embedded", store.variant)
     return {"report": report, "epochs": epochs, "wall_seconds": time.perf_counter() - t0}
 
 
@@ -127,7 +128,9 @@ def print_tables(dataset: str, seeds: list[int], runs: list[dict], t1: list[dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="folder of real MovieLens files")
+    parser.add_argument("--data", type=Path, help="folder of real files (default: the embedded default data)")
+    parser.add_argument("--scale", type=float, default=1.0, help="the embedded default's scale (without --data)")
+    parser.add_argument("--device", default="cpu", help="torch device of the catalog run (cpu, cuda)")
     parser.add_argument("--dataset", default="movielens")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tasks-dir", type=Path, default=default_tasks_dir())
@@ -142,10 +145,13 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pcl-real-") as tmp:
         for seed in seeds:
-            runs.append(run_catalog(Path(tmp) / f"seed{seed}", args.dataset, tasks, args.data, seed, encoder))
-            if not args.no_t1_recipes and args.dataset == "movielens":
+            runs.append(run_catalog(Path(tmp) / f"seed{seed}", args.dataset, tasks, args.data, seed, encoder,
+                                    torch.device(args.device), args.scale))
+            if not args.no_t1_recipes and args.dataset == "movielens" and args.data is not None:
                 t1.append(t1_recipes(Path(tmp) / f"seed{seed}", tasks[0], args.data, seed))
             print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"device {args.device} ({torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'}, "
+          f"{torch.get_num_threads()} CPU threads, torch {torch.__version__})")
     print_tables(args.dataset, seeds, runs, t1)
     if args.out:
         args.out.write_text(json.dumps({"seeds": seeds, "runs": runs, "t1_recipes": t1}, indent=1, default=str))
