@@ -11,7 +11,7 @@ from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
 
-MODEL_CODE_VERSION = "1"  # bump when model or training code changes
+MODEL_CODE_VERSION = "2"  # bump when model or training code changes (2: item prior, pooled classifier, lr schedule)
 MODEL_KINDS = {"pytorch", "safetensors"}
 
 

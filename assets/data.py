@@ -28,7 +28,7 @@ from pcl_pipeline.store.files import file_sha256, fingerprint
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
 
-DATA_CODE_VERSION = "1"  # bump when the preprocessing logic changes
+DATA_CODE_VERSION = "2"  # bump when the preprocessing logic changes (2: hashed ties, one user split, vocabularies)
 TABLE_KINDS = {"duckdb", "parquet"}
 
 

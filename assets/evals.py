@@ -11,7 +11,7 @@ from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.store import StoreResource
 
-EVAL_CODE_VERSION = "2"  # 2: also re-measures the earlier tasks (forgetting row)
+EVAL_CODE_VERSION = "3"  # 2: re-measures the earlier tasks (forgetting row); 3: whole-history exclusion, LR reference
 
 
 def _model_key(ds: str, task: TaskSpec):

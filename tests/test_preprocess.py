@@ -163,3 +163,13 @@ def test_filter_on_a_missing_column_names_the_task_file(con, tmp_path):
     t1 = _task(label={"source": "ratings", "filter": {"column": "like", "op": "==", "value": 1}})
     with pytest.raises(InputError, match=r"tasks/movielens/T1\.yaml: label.filter names a column .*field 'label.filter.column'; got 'like'"):
         build_interactions(con, t1, raw, tmp_path / "i.parquet", seed=0)
+
+
+def test_sequences_from_an_earlier_version_ask_to_be_rematerialized(con, tmp_path):
+    t1, inputs = _item_task_setup(con, tmp_path)
+    old = tmp_path / "old_sequences.parquet"  # the layout before the dataset's one user split
+    con.execute(f"COPY (SELECT * EXCLUDE (split) FROM read_parquet('{inputs.sequences}')) TO '{old}' (FORMAT parquet)")
+    t4 = _task(name="T4", kind="classification", order=4, metric="accuracy", label={"source": "ratings", "column": "rating"})
+    paths = TaskDataPaths(tmp_path / "t4.parquet", tmp_path / "t4.vocab.parquet")
+    with pytest.raises(RuntimeError, match="without the dataset's user split; re-materialize the sequences asset"):
+        build_task_data(con, t4, t1, StageInputs(inputs.interactions, old, tmp_path), paths, seed=0)

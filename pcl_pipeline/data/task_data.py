@@ -122,6 +122,9 @@ def _class_labels(con: duckdb.DuckDBPyConnection, task: TaskSpec, inputs: StageI
 def _user_splits(con: duckdb.DuckDBPyConnection, sequences: Path) -> None:
     """TEMP TABLE user_split(user_id, split): the dataset's one user split, drawn with the
     sequences (data/sequences.py), so every task uses the same roles."""
+    if "split" not in parquet_columns(con, sequences):
+        raise RuntimeError(f"{sequences}: written by an earlier version without the dataset's user split; "
+                           "re-materialize the sequences asset of this dataset (make run does)")
     con.execute("CREATE OR REPLACE TEMP TABLE user_split AS SELECT user_id, split FROM read_parquet(?)",
                 [str(sequences)]).fetchall()
 
