@@ -80,6 +80,8 @@ class TaskParams(_Strict):
 
     prompt_len: int = Field(default=8, ge=1)  # t: number of last positions that receive the prompt
     lam: float = Field(default=0.1, ge=0)  # lambda: weight of the contextual prompt; 0 = no contextual module
+    # p_k starts from the trained p_{k-1} for k >= 3 (PAPER.md); False: p_k random for every k (ablation)
+    inherit_prompt: bool = True
     context_heads: int = Field(default=2, ge=1)  # heads of the contextual-prompt attention
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)

@@ -7,11 +7,14 @@ from typing import Callable
 
 import torch
 
-from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model, count_parameters
+from pcl_pipeline.catalog import TaskParams, TaskSpec
+from pcl_pipeline.methods.base import Method
+from pcl_pipeline.methods.registry import DEFAULT_METHOD, METHODS
+from pcl_pipeline.model.pcl import PCLTaskModel, count_parameters
 from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.store.artifact_store import DatasetStore
-from pcl_pipeline.store.files import fingerprint
+from pcl_pipeline.store.files import fingerprint, text_sha256
+from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
 from pcl_pipeline.training.loop import seed_everything
 from pcl_pipeline.training.prompt_tuning import tune_task
 
@@ -29,40 +32,54 @@ def previous_prompt_task(chain: list[TaskSpec]) -> TaskSpec | None:
 
 
 def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, device: torch.device,
-                 init_from: dict | None, on_epoch: Callable[[dict], None] | None = None) -> TrainedTask:
-    """Train chain[-1] (task k) given tasks 1..k.
+                 init_from: dict | None, on_epoch: Callable[[dict], None] | None = None,
+                 method: Method | None = None) -> TrainedTask:
+    """Train chain[-1] (task k) given tasks 1..k, with `method` (PCL when None).
 
     `init_from` describes p_{k-1}'s asset (key, run id) for the lineage record; the prompt tensor
-    itself is read from the previous task's stored artifact.
+    itself is read from the previous task's stored artifact (in the same store variant). A method
+    other than PCL trains only into its own variant (method.variant), never the catalog's.
     """
+    method = method or METHODS[DEFAULT_METHOD]
+    if method.name != DEFAULT_METHOD and store.variant != method.variant:
+        raise ValueError(f"method {method.name} stores its artifacts in variant {method.variant!r}, "
+                         f"not {store.variant!r}: use ArtifactStore(home).dataset(dataset, {method.variant!r})")
     task = chain[-1]
-    params = task.task_params
+    params = method.task_params(task.task_params)
     t0 = time.perf_counter()
     backbone, backbone_manifest = store.load_backbone(device)
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     data = store.task_data(task, backbone.cfg.n_items, backbone.cfg.max_len)
     data_version = store.task_data_version(task.name)
-    texts, text_hashes = store.load_texts(chain)
-    previous = previous_prompt_task(chain)
+    texts, text_hashes = _texts(store, chain, method)
+    previous = previous_prompt_task(chain) if method.prompt and params.inherit_prompt else None
     inherit = None
     if previous is not None:
         prev_tensors, _ = store.load_task_tensors(previous.name)
         inherit = prev_tensors["prompt.weight"]
+    encoder_from, encoder_sha = None, None
+    start = backbone
+    if method.backbone == "sequential" and len(chain) >= 3:  # SeqFT: start from the encoder task k-1 left
+        encoder_from = chain[-2].name
+        start = store.load_encoder(encoder_from, device)
+        encoder_sha = store.load_task_tensors(encoder_from)[1]["sha256"]
     # The task's fresh parts are drawn from the seed, not from whatever ran before in this
     # process: the same task gives the same artifact in a full run and when added alone.
     seed_everything(seed)
-    model = build_task_model(backbone, task.kind, data.n_targets, params, texts, inherit,
-                             to_backbone=data.to_backbone).to(device)
-    config_hash = fingerprint(params.model_dump(), task.kind, task.metric, seed, [t.name for t in chain])
+    model = method.build(start, task.kind, data.n_targets, params, texts, inherit,
+                         to_backbone=data.to_backbone).to(device)
+    config_hash = fingerprint(*_config_parts(params, method), task.kind, task.metric, seed, [t.name for t in chain])
     fit = tune_task(model, data, params, task.metric, seed=seed, device=device,
-                    fingerprint=fingerprint(config_hash, data_version, backbone_manifest["sha256"], text_hashes),
+                    fingerprint=fingerprint(config_hash, data_version, backbone_manifest["sha256"], text_hashes,
+                                            *([encoder_sha] if encoder_sha else [])),
                     checkpoint=store.checkpoint(task.name), on_epoch=on_epoch)
     _assert_frozen(before, backbone)
     manifest = {
-        "asset": f"{store.dataset}/prompt/{task.name}", "task": task.name, "kind": task.kind, "order": task.order,
+        "asset": f"{store.dataset}/prompt/{task.name}", "method": method.name, "task": task.name, "kind": task.kind, "order": task.order,
         "metric": task.metric, "n_targets": data.n_targets, "params": params.model_dump(), "config_hash": config_hash,
         "seed": seed, "data_version": data_version, "device": str(device),
         "init_from": init_from, "inherited_prompt_from": previous.name if previous else None,
+        "encoder_from": encoder_from,
         "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
         "text_sha256": text_hashes, "chain": [t.name for t in chain],
         "trainable_params": count_parameters(model.trainable_parameters()),
@@ -71,6 +88,24 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
         "wall_seconds": time.perf_counter() - t0,
     }
     return TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} {task.name}"))
+
+
+def _texts(store: DatasetStore, chain: list[TaskSpec], method: Method) -> tuple[torch.Tensor, dict[str, str]]:
+    """Description embeddings of tasks 1..k: the dataset's stored ones, or the random encoder's."""
+    if method.text_encoder == "stored":
+        return store.load_texts(chain)
+    texts = [task_text(t) for t in chain]
+    vectors = torch.from_numpy(RandomTextEncoder().encode(texts))
+    return vectors, {t.name: "random:" + text_sha256(text) for t, text in zip(chain, texts)}
+
+
+def _config_parts(params: TaskParams, method: Method) -> list:
+    """What the config hash covers. PCL's default (inherit_prompt, method PCL) adds nothing, so
+    artifacts trained before the methods existed keep their config hash and checkpoints."""
+    dump = params.model_dump()
+    if dump["inherit_prompt"]:
+        del dump["inherit_prompt"]
+    return [dump] if method.name == DEFAULT_METHOD else [dump, method.name]
 
 
 def _assert_frozen(before: dict[str, torch.Tensor], backbone: torch.nn.Module) -> None:

@@ -31,7 +31,8 @@ import torch
 from pcl_pipeline.catalog import TaskParams, TaskSpec
 from pcl_pipeline.data.splits import NextItemData, TaskData, load_vocab
 from pcl_pipeline.data.task_data import StageInputs, TaskDataPaths
-from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
+from pcl_pipeline.methods.registry import DEFAULT_METHOD, get_method
+from pcl_pipeline.model.pcl import PCLTaskModel
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, load_manifest, save_artifact
 from pcl_pipeline.store.files import file_sha256, write_bytes, write_json, write_text
@@ -191,7 +192,8 @@ class DatasetStore:
         return load_artifact(self.task_parts_paths(task))
 
     def load_task_model(self, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
-        """Task k's stored parts around the stored backbone, checked strictly against the model shapes."""
+        """Task k's stored parts around the stored backbone, checked strictly against the model shapes;
+        a method that trains the backbone stores it in the task's artifact, which is loaded too."""
         backbone, backbone_manifest = self.load_backbone(device)
         paths = self.task_parts_paths(task)
         manifest = load_manifest(paths)
@@ -206,14 +208,37 @@ class DatasetStore:
         if manifest["kind"] == "item_rec":
             vocab = self.task_data_paths(task).vocab
             _, _, to_backbone = load_vocab("item_rec", vocab, backbone.cfg.n_items)
-        model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
-                                 to_backbone=to_backbone)
+        method = get_method(manifest.get("method", DEFAULT_METHOD))  # the model is rebuilt as its method builds it
+        model = method.build(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
+                             to_backbone=to_backbone)
         expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
         expected[TEXTS_KEY] = tuple(placeholder.shape)
         tensors, manifest = load_artifact(paths, expected)
         model.texts = tensors.pop(TEXTS_KEY)
         model.load_state_dict(tensors, strict=False)
+        if method.backbone == "sequential":
+            # SeqFT keeps one encoder: every stored head is scored with the encoder of the task
+            # learned last in this variant (the current one), not the one it was trained with
+            current = self._last_learned_task()
+            manifest = {**manifest, "encoder_from": current}
+            if current != task:
+                model.backbone.load_state_dict(self.load_encoder(current, device).state_dict(), strict=True)
         return model.to(device).eval(), manifest
+
+    def load_encoder(self, task: str, device: torch.device) -> SASRec:
+        """The backbone stored in a task's artifact (methods that train it), frozen, in eval mode."""
+        backbone, _ = self.load_backbone(device)
+        tensors, _ = load_artifact(self.task_parts_paths(task))
+        prefix = "backbone."
+        backbone.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                                 strict=True)
+        return backbone.requires_grad_(False).to(device).eval()
+
+    def _last_learned_task(self) -> str:
+        """The task of this variant with the highest order among the stored ones."""
+        manifests = [load_manifest(ArtifactPaths.at(self.variant_dir / "prompt", p.stem))
+                     for p in sorted((self.variant_dir / "prompt").glob("*.json"))]
+        return max(manifests, key=lambda m: m["order"])["task"]
 
     # ---- checkpoints, curves, eval records, the dataset's report -----------------------------
     def checkpoint(self, task: str) -> Path:

@@ -1,0 +1,18 @@
+"""Every method of the study by name."""
+from __future__ import annotations
+
+from pcl_pipeline.methods.adapter import ADAPTER
+from pcl_pipeline.methods.base import Method
+from pcl_pipeline.methods.full import FINE_ALL, SEQ_FT, SIN_MO
+from pcl_pipeline.methods.pcl import PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT
+
+METHODS: dict[str, Method] = {m.name: m for m in (PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT,
+                                                   ADAPTER, FINE_ALL, SIN_MO, SEQ_FT)}
+DEFAULT_METHOD = PCL.name
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None

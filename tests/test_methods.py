@@ -1,0 +1,217 @@
+"""The study's methods are peers of PCL: one stage, one loop, one store, one evaluation. Each
+method trains exactly the parts it names, its artifacts live in its own store variant and reload
+to the metrics they had at training time, and per-task artifacts forget nothing."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+import torch
+
+from pcl_pipeline.catalog import TaskParams, load_catalog
+from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_ranking
+from pcl_pipeline.methods import base as method_base
+from pcl_pipeline.methods.registry import METHODS, get_method
+from pcl_pipeline.stages import data as stages
+from pcl_pipeline.stages.backbone import train_backbone
+from pcl_pipeline.stages.evaluate import evaluate_task
+from pcl_pipeline.stages.prompt import train_prompt
+from pcl_pipeline.stages.report import build_report
+from pcl_pipeline.stages.text import embed_task
+from pcl_pipeline.store.artifact_store import ArtifactStore
+from pcl_pipeline.store.files import file_sha256
+from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
+from tests.conftest import write_tiny_catalog
+
+CPU = torch.device("cpu")
+PER_TASK = ["PCL", "PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter", "FineAll", "SinMo"]
+NAMES = PER_TASK + ["SeqFT"]
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _metrics_in_memory(model, store, task):
+    data = store.task_data(task, model.backbone.cfg.n_items, model.backbone.cfg.max_len)
+    if task.kind == "item_rec":
+        return evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, CPU)["metrics"]
+    return evaluate_classification(model, data.test, data.train.targets, data.n_targets, CPU)["metrics"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Data, texts and backbone once; the catalog's default PCL T2; then every method on T2..T4,
+    each in its own variant, each task evaluated right after it is stored."""
+    root = tmp_path_factory.mktemp("methods")
+    tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")
+    home = ArtifactStore(root / "home")
+    default = home.dataset("movielens")
+    con = duckdb.connect()
+    stages.ingest_raw(con, default, None, seed=0, scale=0.3)
+    stages.interactions(con, default, tasks[0], seed=0)
+    stages.sequences(con, default, seed=0)
+    for task in tasks:
+        stages.task_data(con, default, task, tasks[0], seed=0)
+        # the stored texts stand in for MiniLM's: another encoder than the random-text ablation's
+        default.save_task_text(embed_task(task, RandomTextEncoder(seed=1), "stand-in"))
+    backbone = train_backbone(default, tasks[0], seed=0, device=CPU)
+    default.save_backbone(backbone.model, backbone.manifest)
+    trained = train_prompt(default, tasks[:2], seed=0, device=CPU, init_from=None)
+    default.save_task_parts(tasks[1].name, trained.model, trained.manifest)
+    default.save_eval(tasks[1].name, evaluate_task(default, tasks[:2], CPU))
+    default_before = _snapshot(default.variant_dir)
+    backbone_before = _snapshot(default.root / "backbone")
+
+    built = []  # every model as built, before training: (prompt weight at init)
+    original_build = method_base.build_task_model
+
+    def spy(*args, **kwargs):
+        model = original_build(*args, **kwargs)
+        built.append(None if model.prompt is None else model.prompt.weight.detach().clone())
+        return model
+
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(method_base, "build_task_model", spy)
+        for name in NAMES:
+            method = get_method(name)
+            store = home.dataset("movielens", method.variant)
+            records, per_task = [evaluate_task(store, tasks[:1], CPU)], {}
+            for k in range(1, len(tasks)):
+                built.clear()
+                result = train_prompt(store, tasks[:k + 1], seed=0, device=CPU, init_from=None, method=method)
+                model = result.model
+                trainable = {id(p) for p in model.trainable_parameters()}
+                per_task[tasks[k].name] = {
+                    "init_prompt": built[0],
+                    "trainable": {n for n, p in model.named_parameters() if id(p) in trainable},
+                    "requires_grad": {n for n, p in model.named_parameters() if p.requires_grad},
+                    "all": {n for n, _ in model.named_parameters()},
+                    "params": method.task_params(tasks[k].task_params),
+                    "in_memory": _metrics_in_memory(model, store, tasks[k]),
+                    "manifest": store.save_task_parts(tasks[k].name, model, result.manifest),
+                }
+                records.append(evaluate_task(store, tasks[:k + 1], CPU))
+                store.save_eval(tasks[k].name, records[-1])
+            runs[name] = {"store": store, "records": records, "tasks": per_task}
+    return {"tasks": tasks, "home": home, "default": default, "runs": runs, "default_before": default_before,
+            "backbone_before": backbone_before}
+
+
+def test_registry_names_and_error():
+    assert set(NAMES) <= set(METHODS)
+    with pytest.raises(ValueError) as err:
+        get_method("NoSuchMethod")
+    for name in NAMES:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trainable_parameters_are_what_the_method_says(study, name):
+    method = get_method(name)
+    for task, info in study["runs"][name]["tasks"].items():
+        assert info["trainable"] == info["requires_grad"], task
+        prefixes = {n.split(".")[0] for n in info["trainable"]}
+        assert prefixes == set(method.trains(info["params"])), (task, prefixes)
+        # whatever trains, trains whole: every parameter under a trained prefix is trainable
+        assert {n for n in info["all"] if n.split(".")[0] in prefixes} == info["trainable"]
+        stored = set(info["manifest"]["tensors"]) - {"texts"}
+        assert ({k.split(".")[0] for k in stored} == prefixes), (task, stored)
+        assert info["manifest"]["method"] == name
+
+
+def test_each_method_trains_its_parts():
+    params = TaskParams()
+    assert METHODS["PCL"].trains(params) == ("prompt", "context", "adapter")
+    assert METHODS["PCL-no-context"].trains(METHODS["PCL-no-context"].task_params(params)) == ("prompt", "adapter")
+    assert METHODS["Adapter"].trains(params) == ("adapter",)
+    assert METHODS["FineAll"].trains(params) == ("adapter", "backbone")
+    assert METHODS["SinMo"].trains(params) == ("adapter", "backbone")
+    assert METHODS["SeqFT"].trains(params) == ("adapter", "backbone")
+
+
+def test_prompt_inheritance(study):
+    t2, t3 = study["tasks"][1].name, study["tasks"][2].name
+    for name in ("PCL", "PCL-no-context", "PCL-random-text", "PCL-no-inherit"):
+        run = study["runs"][name]
+        tensors, manifest = run["store"].load_task_tensors(t2)
+        inherited = torch.equal(run["tasks"][t3]["init_prompt"], tensors["prompt.weight"])
+        assert inherited == (name != "PCL-no-inherit"), name
+        expected_from = None if name == "PCL-no-inherit" else t2
+        assert run["tasks"][t3]["manifest"]["inherited_prompt_from"] == expected_from
+
+
+def test_random_text_method_uses_the_random_encoder(study):
+    tasks = study["tasks"]
+    t3 = tasks[2].name
+    random_texts = torch.from_numpy(RandomTextEncoder().encode([task_text(t) for t in tasks[:3]]))
+    stored_texts, _ = study["default"].load_texts(tasks[:3])
+    ablation, _ = study["runs"]["PCL-random-text"]["store"].load_task_tensors(t3)
+    pcl, _ = study["runs"]["PCL"]["store"].load_task_tensors(t3)
+    assert torch.equal(ablation["texts"], random_texts)
+    assert torch.equal(pcl["texts"], stored_texts) and not torch.equal(pcl["texts"], random_texts)
+
+
+@pytest.mark.parametrize("name", PER_TASK)
+def test_artifacts_reload_to_the_training_time_metrics_and_forget_nothing(study, name):
+    run = study["runs"][name]
+    tasks = study["tasks"]
+    for k in range(1, len(tasks)):
+        record = run["records"][k]
+        assert record["metrics"] == run["tasks"][tasks[k].name]["in_memory"], (name, tasks[k].name)
+        assert record["artifact_sha256"] == run["tasks"][tasks[k].name]["manifest"]["sha256"]
+        model, manifest = run["store"].load_task_model(tasks[k].name, CPU)
+        assert manifest["method"] == name
+    report = build_report(tasks, run["records"], "embedded", run["store"].variant)
+    assert report["forgetting"]["max_abs_change"] == 0.0
+    assert run["store"].load_eval(tasks[-1].name)["after_learning"][tasks[1].name]["metrics"] == \
+        run["records"][1]["metrics"]
+
+
+def test_backbone_methods_store_their_own_backbone(study):
+    pretrained, _ = study["default"].load_backbone(CPU)
+    t2 = study["tasks"][1].name
+    fine, _ = study["runs"]["FineAll"]["store"].load_task_tensors(t2)
+    scratch, _ = study["runs"]["SinMo"]["store"].load_task_tensors(t2)
+    for key, value in pretrained.state_dict().items():
+        assert fine[f"backbone.{key}"].shape == value.shape == scratch[f"backbone.{key}"].shape
+    assert not torch.equal(fine["backbone.blocks.0.ffn.0.weight"], pretrained.state_dict()["blocks.0.ffn.0.weight"])
+    # SinMo does not start from the pretrained backbone: it is far from it, FineAll close to it
+    gap = {n: (t[f"backbone.item_emb.weight"] - pretrained.item_emb.weight).abs().mean().item()
+           for n, t in (("fine", fine), ("scratch", scratch))}
+    assert gap["scratch"] > gap["fine"]
+
+
+def test_the_catalog_default_and_the_backbone_are_untouched(study):
+    default = study["default"]
+    assert _snapshot(default.variant_dir) == study["default_before"]
+    assert _snapshot(default.root / "backbone") == study["backbone_before"]
+    variants = {p.name for p in (default.root / "variants").iterdir()}
+    assert variants == {"default"} | {get_method(n).variant for n in NAMES}
+
+
+def test_a_baseline_refuses_the_default_variant(study):
+    with pytest.raises(ValueError, match="method-Adapter"):
+        train_prompt(study["default"], study["tasks"][:2], seed=0, device=CPU, init_from=None,
+                     method=get_method("Adapter"))
+
+
+def test_seqft_carries_one_encoder_and_forgets(study):
+    run = study["runs"]["SeqFT"]
+    tasks = study["tasks"]
+    for k in range(1, len(tasks)):  # at its own eval, each task is scored as it was trained
+        assert run["records"][k]["metrics"] == run["tasks"][tasks[k].name]["in_memory"], tasks[k].name
+    manifests = [run["tasks"][t.name]["manifest"] for t in tasks[1:]]
+    assert [m["encoder_from"] for m in manifests] == [None, tasks[1].name, tasks[2].name]
+    report = build_report(tasks, run["records"], "embedded", run["store"].variant)
+    assert report["forgetting"]["max_abs_change"] > 0.0
+    assert report["forgetting"]["matrix"][3][0] == report["forgetting"]["matrix"][0][0]  # T1: the stored backbone
+    # T2's head is now scored with the encoder T4 left (the current one), not its own
+    model, manifest = run["store"].load_task_model(tasks[1].name, CPU)
+    last, _ = run["store"].load_task_tensors(tasks[-1].name)
+    own, _ = run["store"].load_task_tensors(tasks[1].name)
+    assert manifest["encoder_from"] == tasks[-1].name
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, last[f"backbone.{key}"])
+    assert not torch.equal(model.backbone.state_dict()["blocks.0.ffn.0.weight"], own["backbone.blocks.0.ffn.0.weight"])
+    assert torch.equal(model.state_dict()["adapter.transform.weight"], own["adapter.transform.weight"])
