@@ -13,7 +13,7 @@ export PCL_HOME ?= $(CURDIR)/.pcl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-slow dev bench bench-real clean
+.PHONY: setup run test test-slow dev bench bench-real study clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ ML100K ?= /tmp/ml-100k
 bench-real: setup  ## real MovieLens-100K (from the recbole wheel), 3 seeds, every task beside its baselines
 	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
 	$(PY) benchmarks/bench_real.py --data $(ML100K) --seeds 0,1,2
+
+study: setup  ## the reproduction study (every method, PCL_STUDY_SEEDS, task orders): reports/study.json, docs/study.md
+	$(PY) -m pcl_pipeline study
 
 clean:
 	rm -rf .pcl dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry

@@ -1,4 +1,4 @@
-"""Command line: `python -m pcl_pipeline run | validate-task FILE | add-task FILE`.
+"""Command line: `python -m pcl_pipeline run | validate-task FILE | add-task FILE | study`.
 
 With definitions.py, the only module of pcl_pipeline that imports Dagster (it is an entry point
 that drives the Dagster graph headlessly, recording runs in $DAGSTER_HOME like the UI does).
@@ -90,6 +90,28 @@ def cmd_add_task(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """The reproduction study (pcl_pipeline/study): every method over PCL_STUDY_SEEDS, the task-order
+    study, then $PCL_HOME/reports/study.json and the Markdown report (docs/study.md by default)."""
+    import torch
+
+    from pcl_pipeline.settings import DATASETS
+    from pcl_pipeline.study.report import write_study
+    from pcl_pipeline.study.run import run_study
+
+    settings = Settings.from_env()
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DATASETS)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    t0 = time.perf_counter()
+    study = run_study(settings.home, datasets, settings.tasks_dir, list(settings.study_seeds), methods,
+                      data_paths=settings.data_paths, device=torch.device(args.device),
+                      scale=settings.synthetic_scale, max_orders=args.max_orders,
+                      log=lambda line: print(line, flush=True))
+    markdown = write_study(settings.home, study, Path(args.markdown))
+    print(f"study done in {time.perf_counter() - t0:.0f} s: {ArtifactStore(settings.home).study_json}, {markdown}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="pcl", description=__doc__)
@@ -100,8 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     add = sub.add_parser("add-task", help="add a task file to the catalog and materialize only its assets")
     add.add_argument("file")
     add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
+    study = sub.add_parser("study", help="the reproduction study: every method over PCL_STUDY_SEEDS, the task-order "
+                           "study, study.json and docs/study.md")
+    study.add_argument("--markdown", default=str(Path(__file__).resolve().parent.parent / "docs" / "study.md"),
+                       help="where the Markdown report goes (default: the repository's docs/study.md)")
+    study.add_argument("--datasets", default="", help="comma-separated datasets (default: all)")
+    study.add_argument("--methods", default="", help="comma-separated method names (default: all)")
+    study.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    study.add_argument("--max-orders", type=int, default=None, help="at most this many non-catalog task orders")
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task}
+    commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task, "study": cmd_study}
     try:
         return commands[args.command](args)
     except (InputError, SettingsError) as exc:

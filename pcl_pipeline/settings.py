@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     seed: int = Field(default=0, ge=0, description="an integer >= 0 (data generation, splits, training)")
     task_order_movielens: TaskOrder = Field(default=(), description="comma-separated task names after T1")
     task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
+    study_seeds: Annotated[tuple[int, ...], NoDecode] = Field(default=(0, 1, 2), description="comma-separated "
+                                                              "integers >= 0: the seeds of the reproduction study")
     automation: bool = Field(default=True, description="on or off: whether the automation sensor starts "
                              "running")
     retrain_cron: str = Field(default="0 3 * * *", description="a cron expression for scheduled retraining")
@@ -56,6 +58,20 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("study_seeds", mode="before")
+    @classmethod
+    def _int_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(v) for v in (s.strip() for s in value.split(",")) if v) or None
+        return value
+
+    @field_validator("study_seeds", mode="after")
+    @classmethod
+    def _seeds(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("expected at least one integer >= 0")
         return value
 
     @field_validator("home", "movielens_path", "tenrec_path", "tasks_dir", mode="after")

@@ -17,6 +17,7 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/variants/<variant>/prompt/<task>.safetensors, <task>.json
     <ds>/variants/<variant>/eval/<task>.json, curves/<name>.png, checkpoints/<task>.pt, report.json
     reports/summary.json, summary.md
+    reports/study.json, study.md          the reproduction study (pcl_pipeline/study)
 """
 from __future__ import annotations
 
@@ -71,6 +72,20 @@ class ArtifactStore:
         """summary.json and summary.md (same content, for people); written by the summary step only."""
         write_json(self.summary_json, summary)
         write_text(self.summary_md, markdown)
+
+    @property
+    def study_json(self) -> Path:
+        return self.reports_dir / "study.json"
+
+    def save_study(self, study: dict, markdown: str, markdown_path: Path | None = None) -> Path:
+        """reports/study.json, and its Markdown (reports/study.md unless markdown_path is given)."""
+        write_json(self.study_json, study)
+        target = markdown_path or self.reports_dir / "study.md"
+        write_text(target, markdown)
+        return target
+
+    def load_study(self) -> dict:
+        return json.loads(self.study_json.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""The study's report: study.json through the store, and Markdown (docs/study.md) with a table per
+dataset and one verdict line per claim of the paper (/work/shared/PAPER.md, "Claims to reproduce"),
+each decided by the numbers printed beside it (computed here, never written by hand)."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from pcl_pipeline.store.artifact_store import ArtifactStore
+
+BASELINES = ("Adapter", "FineAll", "SinMo", "SeqFT")  # MTL is not implemented yet
+ABLATIONS = ("PCL-no-context", "PCL-random-text")  # the paper's two ablations; PCL-no-inherit is shown too
+ORDER_TOLERANCE = 0.025  # the paper reports ~1.2% mean change over orders; we accept up to ~twice that
+CLAIMS = ("best on most tasks", "robust to task order", "better on cold-start items", "ablations lose",
+          "representations help an unseen MLP")
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not applicable" if ok is None else "reproduced" if ok else "not reproduced"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.2f}%"
+
+
+def claim_best(study: dict) -> tuple[bool | None, str]:
+    wins, total, lost = 0, 0, []
+    for ds, result in study["datasets"].items():
+        methods = result["methods"]
+        others = [m for m in BASELINES if m in methods]
+        if "PCL" not in methods or not others:
+            continue
+        for task, row in methods["PCL"]["tasks"].items():
+            best = max(others, key=lambda m: methods[m]["tasks"][task]["mean"])
+            total += 1
+            if row["mean"] >= methods[best]["tasks"][task]["mean"]:
+                wins += 1
+            else:
+                lost.append(f"{ds}/{task} ({best} {methods[best]['tasks'][task]['mean']:.4f} > PCL {row['mean']:.4f})")
+    if total == 0:
+        return None, "no PCL and baseline results"
+    text = f"PCL best on {wins} of {total} tasks against {', '.join(BASELINES)} (paper: 6 of 8; MTL not run)"
+    return wins > total / 2, text + (f"; lost: {'; '.join(lost)}" if lost else "")
+
+
+def claim_order(study: dict) -> tuple[bool | None, str]:
+    values = [v for r in study["datasets"].values() for v in r["order"].values()]
+    if not values:
+        return None, "no task-order results"
+    mean = statistics.mean(values)
+    per = "; ".join(f"{ds}: " + ", ".join(f"{t} {100 * v:.2f}%" for t, v in r["order"].items())
+                    for ds, r in study["datasets"].items() if r["order"])
+    return mean <= ORDER_TOLERANCE, (f"mean |relative change| over permutations of T2..Tk {100 * mean:.2f}% "
+                                     f"(paper ~1.2%; threshold {100 * ORDER_TOLERANCE:.1f}%): {per}")
+
+
+def claim_cold(study: dict) -> tuple[bool | None, str]:
+    gains, parts = [], []
+    for ds, result in study["datasets"].items():
+        cold = result["cold_start"]
+        for task, value in cold.get("PCL", {}).items():
+            others = {m: cold[m][task] for m in BASELINES if task in cold.get(m, {})}
+            if not others:
+                continue
+            best = max(others, key=others.get)
+            if others[best] > 0:
+                gains.append(value / others[best] - 1)
+                parts.append(f"{ds}/{task} PCL {value:.4f} vs {best} {others[best]:.4f} ({_pct(gains[-1])})")
+    if not gains:
+        return None, "no cold-start test rows with both PCL and a baseline"
+    mean = statistics.mean(gains)
+    return mean > 0, (f"mean relative gain over the best baseline on cold-start items {_pct(mean)} "
+                      f"(paper +3.4% Tenrec, +1.7% MovieLens): {'; '.join(parts)}")
+
+
+def ablation_changes(study: dict) -> dict[str, dict[str, float]]:
+    """Per ablation and dataset: mean over tasks of (ablation - PCL) / PCL."""
+    out: dict[str, dict[str, float]] = {}
+    for ds, result in study["datasets"].items():
+        methods = result["methods"]
+        if "PCL" not in methods:
+            continue
+        for name in ABLATIONS + ("PCL-no-inherit",):
+            if name not in methods:
+                continue
+            rel = [methods[name]["tasks"][t]["mean"] / row["mean"] - 1
+                   for t, row in methods["PCL"]["tasks"].items() if row["mean"] != 0]
+            if rel:
+                out.setdefault(name, {})[ds] = statistics.mean(rel)
+    return out
+
+
+def claim_ablations(study: dict) -> tuple[bool | None, str]:
+    changes = ablation_changes(study)
+    decisive = {n: v for n, v in changes.items() if n in ABLATIONS}
+    if not decisive:
+        return None, "no ablation results"
+    ok = all(v < 0 for per in decisive.values() for v in per.values())
+    text = "; ".join(f"{n}: " + ", ".join(f"{ds} {_pct(v)}" for ds, v in per.items()) for n, per in changes.items())
+    return ok, f"mean relative change vs PCL over tasks (paper: -0.3% to -1.5%; decided by {', '.join(ABLATIONS)}): {text}"
+
+
+def claim_transfer(study: dict) -> tuple[bool | None, str]:
+    done = {ds: r["transfer"] for ds, r in study["datasets"].items() if r.get("transfer")}
+    if not done:
+        return None, "not run (the transfer experiment is not implemented yet)"
+    ok = all(t["pcl"] > t["raw"] for t in done.values())
+    return ok, "; ".join(f"{ds}: MLP on PCL representations {t['pcl']:.4f} vs raw inputs {t['raw']:.4f}"
+                         for ds, t in done.items())
+
+
+def verdicts(study: dict) -> list[tuple[str, bool | None, str]]:
+    checks = (claim_best, claim_order, claim_cold, claim_ablations, claim_transfer)
+    return [(claim, *check(study)) for claim, check in zip(CLAIMS, checks)]
+
+
+def render_markdown(study: dict) -> str:
+    lines = ["# Reproduction study", "",
+             f"Seeds {', '.join(map(str, study['seeds']))}; test split, mean +- std over seeds; "
+             "each task's catalog metric measured right after it was learned. Generated by `make study` "
+             "(pcl_pipeline/study); MTL is not implemented yet.", "", "## Claims", ""]
+    for claim, ok, text in verdicts(study):
+        lines.append(f"- **{claim}**: {_verdict(ok)}. {text}")
+    for ds, result in study["datasets"].items():
+        methods = result["methods"]
+        if not methods:
+            continue
+        tasks = list(next(iter(methods.values()))["tasks"])
+        lines += ["", f"## {ds}", "",
+                  "| method | " + " | ".join(f"{t} ({next(iter(methods.values()))['tasks'][t]['metric']})"
+                                            for t in tasks) + " | forgetting max abs change | stored params | train s |",
+                  "|---|" + "---|" * (len(tasks) + 3)]
+        best = {t: max(m["tasks"][t]["mean"] for m in methods.values()) for t in tasks}
+        for name, m in methods.items():
+            cells = []
+            for t in tasks:
+                row = m["tasks"][t]
+                cell = f"{row['mean']:.4f} +- {row['std']:.4f}"
+                cells.append(f"**{cell}**" if row["mean"] == best[t] else cell)
+            lines.append(f"| {name} | " + " | ".join(cells) +
+                         f" | {m['forgetting_max_abs_change']:.4g} | {m['stored_params']} | {m['train_seconds']:.1f} |")
+        if result["order"]:
+            lines += ["", "PCL over permutations of the tasks after T1: mean |relative change| vs the catalog order", "",
+                      "| task | mean rel. change |", "|---|---|"]
+            lines += [f"| {t} | {100 * v:.2f}% |" for t, v in result["order"].items()]
+        cold_tasks = sorted({t for rows in result["cold_start"].values() for t in rows})
+        if cold_tasks:
+            lines += ["", "Cold-start test rows (target seen <= 5 times in training), model metric:", "",
+                      "| method | " + " | ".join(cold_tasks) + " |", "|---|" + "---|" * len(cold_tasks)]
+            for name, rows in result["cold_start"].items():
+                lines.append(f"| {name} | " + " | ".join(f"{rows[t]:.4f}" if t in rows else "-" for t in cold_tasks) + " |")
+        lines += ["", f"Transfer (MLP on T4): {result['transfer'] if result['transfer'] else 'not run'}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_study(home: Path, study: dict, markdown_path: Path | None = None) -> Path:
+    """study.json under $PCL_HOME/reports and the Markdown (at markdown_path, or reports/study.md)."""
+    return ArtifactStore(home).save_study(study, render_markdown(study), markdown_path)
