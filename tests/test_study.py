@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 
 from pcl_pipeline.errors import SettingsError
@@ -52,7 +53,25 @@ def test_study_json_has_the_issue_shape(study):
     assert set(ds["cold_start"]) == set(METHODS)
     for rows in ds["cold_start"].values():
         assert set(rows) <= {"T2_rate_4plus", "T3_rate_5"}
-    assert ds["transfer"] is None
+    assert set(ds["transfer"]) == {"raw", "pcl"}
+    assert all(0.0 <= v <= 1.0 for v in ds["transfer"].values())
+
+
+def test_transfer_exports_user_representations_readable_from_duckdb(study):
+    path = study["home"] / "study" / "seed-0" / "movielens" / "variants" / "method-PCL" / "repr" / "T4_gender.parquet"
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT split, count(*), min(len(repr)), max(len(repr)), count(DISTINCT user_idx) "
+                       f"FROM read_parquet('{path}') GROUP BY split ORDER BY split").fetchall()
+    assert [r[0] for r in rows] == ["test", "train", "valid"]
+    for split, n, lo, hi, users in rows:
+        assert n > 0 and lo == hi > 0 and users == n, (split, n, lo, hi, users)
+
+
+def test_plots_beside_the_markdown(study):
+    for name in ("study-movielens-forgetting.png", "study-movielens-order.png"):
+        png = study["markdown"].parent / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in study["markdown"].read_text(encoding="utf-8")
 
 
 def test_forgetting_seqft_forgets_and_pcl_does_not(study):
@@ -85,7 +104,7 @@ def test_markdown_has_a_verdict_per_claim(study):
         lines = [line for line in text.splitlines() if line.startswith(f"- **{claim}**:")]
         assert len(lines) == 1, claim
         assert any(v in lines[0] for v in ("not reproduced", "reproduced", "not applicable"))
-    assert "- **representations help an unseen MLP**: not applicable" in text
+    assert "raw inputs (bag of items)" in text
     assert "| SeqFT |" in text and "## movielens" in text
 
 
@@ -95,3 +114,23 @@ def test_study_seeds_setting():
     for bad in ("a,b", "-1"):
         with pytest.raises(SettingsError, match="PCL_STUDY_SEEDS"):
             Settings.from_env({"PCL_STUDY_SEEDS": bad})
+
+
+def test_cli_study_writes_json_markdown_and_plots(tmp_path, monkeypatch):
+    """`python -m pcl_pipeline study` (make study): the seeds from PCL_STUDY_SEEDS, MiniLM texts."""
+    from pcl_pipeline.__main__ import main
+
+    tasks_dir = write_tiny_catalog(tmp_path / "tasks")
+    for key, value in {"PCL_HOME": str(tmp_path / "home"), "PCL_TASKS_DIR": str(tasks_dir),
+                       "PCL_SYNTHETIC_SCALE": "0.3", "PCL_STUDY_SEEDS": "0"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    markdown = tmp_path / "docs" / "study.md"
+    assert main(["study", "--datasets", "movielens", "--methods", "PCL,SeqFT", "--max-orders", "1",
+                 "--markdown", str(markdown)]) == 0
+    stored = ArtifactStore(tmp_path / "home").load_study()
+    assert stored["seeds"] == [0] and set(stored["datasets"]["movielens"]["methods"]) == {"PCL", "SeqFT"}
+    text = markdown.read_text(encoding="utf-8")
+    assert "against SeqFT (paper" in text and "- **ablations lose**: not applicable" in text
+    assert (markdown.parent / "study-movielens-forgetting.png").exists()

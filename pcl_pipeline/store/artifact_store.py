@@ -16,6 +16,7 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/checkpoints/backbone.pt          only while a backbone run is interrupted
     <ds>/variants/<variant>/prompt/<task>.safetensors, <task>.json
     <ds>/variants/<variant>/eval/<task>.json, curves/<name>.png, checkpoints/<task>.pt, report.json
+    <ds>/variants/<variant>/repr/<task>.parquet   user representations (the study's transfer experiment)
     reports/summary.json, summary.md
     reports/study.json, study.md          the reproduction study (pcl_pipeline/study)
 """
@@ -36,7 +37,7 @@ from pcl_pipeline.methods.registry import DEFAULT_METHOD, get_method
 from pcl_pipeline.model.pcl import PCLTaskModel
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, load_manifest, save_artifact
-from pcl_pipeline.store.files import file_sha256, write_bytes, write_json, write_text
+from pcl_pipeline.store.files import atomic_path, file_sha256, write_bytes, write_json, write_text
 
 TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside a task's artifact
 DEFAULT_VARIANT = "default"
@@ -280,6 +281,16 @@ class DatasetStore:
             raise FileNotFoundError(f"{path}: eval record missing; materialize the eval asset of "
                                     f"{self.dataset}/{task} first")
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def user_repr_path(self, task: str) -> Path:
+        """Users' representations from this variant's task model (user_idx, split, repr list<float>)."""
+        return self.variant_dir / "repr" / f"{task}.parquet"
+
+    def save_user_repr(self, task: str, table) -> Path:
+        path = self.user_repr_path(task)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+        return path
 
     @property
     def report_path(self) -> Path:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from pcl_pipeline.plots import bar_chart_png
 from pcl_pipeline.store.artifact_store import ArtifactStore
+from pcl_pipeline.store.files import write_bytes
 
 BASELINES = ("Adapter", "FineAll", "SinMo", "SeqFT")  # MTL is not implemented yet
 ABLATIONS = ("PCL-no-context", "PCL-random-text")  # the paper's two ablations; PCL-no-inherit is shown too
@@ -24,12 +26,13 @@ def _pct(x: float) -> str:
 
 
 def claim_best(study: dict) -> tuple[bool | None, str]:
-    wins, total, lost = 0, 0, []
+    wins, total, lost, used = 0, 0, [], set()
     for ds, result in study["datasets"].items():
         methods = result["methods"]
         others = [m for m in BASELINES if m in methods]
         if "PCL" not in methods or not others:
             continue
+        used |= set(others)
         for task, row in methods["PCL"]["tasks"].items():
             best = max(others, key=lambda m: methods[m]["tasks"][task]["mean"])
             total += 1
@@ -39,7 +42,7 @@ def claim_best(study: dict) -> tuple[bool | None, str]:
                 lost.append(f"{ds}/{task} ({best} {methods[best]['tasks'][task]['mean']:.4f} > PCL {row['mean']:.4f})")
     if total == 0:
         return None, "no PCL and baseline results"
-    text = f"PCL best on {wins} of {total} tasks against {', '.join(BASELINES)} (paper: 6 of 8; MTL not run)"
+    text = f"PCL best on {wins} of {total} tasks against {', '.join(m for m in BASELINES if m in used)} (paper: 6 of 8; MTL not run)"
     return wins > total / 2, text + (f"; lost: {'; '.join(lost)}" if lost else "")
 
 
@@ -103,10 +106,11 @@ def claim_ablations(study: dict) -> tuple[bool | None, str]:
 def claim_transfer(study: dict) -> tuple[bool | None, str]:
     done = {ds: r["transfer"] for ds, r in study["datasets"].items() if r.get("transfer")}
     if not done:
-        return None, "not run (the transfer experiment is not implemented yet)"
+        return None, "not run (no PCL results or no classification task)"
     ok = all(t["pcl"] > t["raw"] for t in done.values())
-    return ok, "; ".join(f"{ds}: MLP on PCL representations {t['pcl']:.4f} vs raw inputs {t['raw']:.4f}"
-                         for ds, t in done.items())
+    return ok, ("test accuracy of the same MLP (convergence speed not compared): " +
+                "; ".join(f"{ds} (T4) on PCL representations {t['pcl']:.4f} vs on raw inputs (bag of "
+                          f"items) {t['raw']:.4f}" for ds, t in done.items()))
 
 
 def verdicts(study: dict) -> list[tuple[str, bool | None, str]]:
@@ -149,10 +153,31 @@ def render_markdown(study: dict) -> str:
                       "| method | " + " | ".join(cold_tasks) + " |", "|---|" + "---|" * len(cold_tasks)]
             for name, rows in result["cold_start"].items():
                 lines.append(f"| {name} | " + " | ".join(f"{rows[t]:.4f}" if t in rows else "-" for t in cold_tasks) + " |")
-        lines += ["", f"Transfer (MLP on T4): {result['transfer'] if result['transfer'] else 'not run'}"]
+        t = result["transfer"]
+        lines += ["", "Transfer, the same MLP on the classification task, test accuracy: " +
+                  (f"raw inputs (bag of items) {t['raw']:.4f}, PCL user representations {t['pcl']:.4f}" if t else "not run")]
+        lines += ["", f"![forgetting]({plot_names(ds)['forgetting']})"]
+        if result["order"]:
+            lines += [f"![task order]({plot_names(ds)['order']})"]
     return "\n".join(lines) + "\n"
 
 
+def plot_names(dataset: str) -> dict[str, str]:
+    """The PNG files written beside the Markdown, per dataset."""
+    return {"forgetting": f"study-{dataset}-forgetting.png", "order": f"study-{dataset}-order.png"}
+
+
 def write_study(home: Path, study: dict, markdown_path: Path | None = None) -> Path:
-    """study.json under $PCL_HOME/reports and the Markdown (at markdown_path, or reports/study.md)."""
-    return ArtifactStore(home).save_study(study, render_markdown(study), markdown_path)
+    """study.json under $PCL_HOME/reports, the Markdown (at markdown_path, or reports/study.md) and,
+    beside it, per dataset a forgetting bar chart (max |change| per method) and the order chart."""
+    target = ArtifactStore(home).save_study(study, render_markdown(study), markdown_path)
+    for ds, result in study["datasets"].items():
+        names = plot_names(ds)
+        forgetting = {m: r["forgetting_max_abs_change"] for m, r in result["methods"].items()}
+        write_bytes(target.parent / names["forgetting"], bar_chart_png(
+            forgetting, f"{ds}: forgetting (max |change| of an earlier task's metric)", "max |change|"))
+        if result["order"]:
+            write_bytes(target.parent / names["order"], bar_chart_png(
+                {t: 100 * v for t, v in result["order"].items()}, f"{ds}: PCL, mean |relative change| over task orders",
+                "%"))
+    return target

@@ -8,14 +8,17 @@ the tie hash and training). The result has exactly the shape that study/report.p
 
     {"seeds": [...], "datasets": {ds: {"methods": {method: {"tasks": {task: {"metric", "mean", "std",
      "per_seed"}}, "forgetting_max_abs_change", "stored_params", "train_seconds"}},
-     "order": {task: mean_rel_change}, "cold_start": {method: {task: mean}}, "transfer": null}}}
+     "order": {task: mean_rel_change}, "cold_start": {method: {task: mean}},
+     "transfer": {"raw": acc, "pcl": acc} | None}}}
 
 stored_params counts the tensor elements a method stores (all its task artifacts, without the
 task-text embeddings, plus the shared backbone once for frozen-backbone methods; FineAll, SinMo
 and SeqFT store a backbone in every task artifact and are counted as stored). train_seconds sums
 the task manifests' wall_seconds, plus the backbone's for the methods that start from it (all
 but SinMo). The order study reports, per task, the mean over seeds and non-catalog orders of
-|metric(order) - metric(catalog)| / metric(catalog). "transfer" is not implemented (None).
+|metric(order) - metric(catalog)| / metric(catalog). "transfer" (study/transfer.py): test accuracy of
+the same MLP on the last classification task (T4) from raw inputs (bag of items) and from PCL's
+T4 user representations, mean over seeds (None without PCL or a classification task).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetStore, variant_name
+from pcl_pipeline.study.transfer import run_transfer, transfer_task
 
 CPU = torch.device("cpu")
 # MTL (joint training on all tasks at once) is not implemented yet, so it is not in the study.
@@ -97,7 +101,7 @@ def study_orders(tasks: list[TaskSpec], max_orders: int | None = None) -> list[l
 
 def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], methods: list[str] | None = None, *,
                 data: Path | None = None, encoder=None, device: torch.device = CPU, scale: float = 1.0,
-                max_orders: int | None = None, log=print) -> dict:
+                max_orders: int | None = None, transfer: bool = True, log=print) -> dict:
     """The study of one dataset (the value under "datasets"[dataset] of the study)."""
     if encoder is None:
         from pcl_pipeline.text_encoder import MiniLMEncoder
@@ -107,6 +111,8 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
     orders = study_orders(tasks, max_orders)
     per_method: dict[str, list[dict]] = {m: [] for m in methods}
     per_order: list[dict] = []  # per seed: {order tuple: {task: metric}}
+    transfers: list[dict] = []  # per seed: {"raw": accuracy, "pcl": accuracy}
+    t4 = transfer_task(tasks)
     for seed in seeds:
         t0 = time.perf_counter()
         root = ArtifactStore(Path(home) / "study" / f"seed-{seed}")
@@ -126,6 +132,9 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
             run["train_seconds"] = seconds
             per_method[name].append(run)
             log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
+        if "PCL" in methods and t4 is not None and transfer:
+            transfers.append(run_transfer(root.dataset(dataset, get_method("PCL").variant), t4, seed, device))
+            log(f"{dataset} seed {seed} transfer on {t4.name}: {transfers[-1]}")
         seed_orders = {}
         if "PCL" in methods:
             seed_orders[tuple(t.name for t in tasks[1:])] = _metrics(per_method["PCL"][-1]["records"])
@@ -135,7 +144,10 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
             seed_orders[tuple(order)] = _metrics(run["records"])
             log(f"{dataset} seed {seed} PCL order {','.join(order)} done ({time.perf_counter() - t0:.0f} s)")
         per_order.append(seed_orders)
-    return summarize(tasks, methods, per_method, per_order)
+    out = summarize(tasks, methods, per_method, per_order)
+    if transfers:
+        out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
+    return out
 
 
 def _metrics(records: list[dict]) -> dict[str, float]:
@@ -183,10 +195,10 @@ def summarize(tasks: list[TaskSpec], methods: list[str], per_method: dict[str, l
 
 def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int], methods: list[str] | None = None,
               *, data_paths: dict[str, Path | None] | None = None, encoder=None, device: torch.device = CPU,
-              scale: float = 1.0, max_orders: int | None = None, log=print) -> dict:
+              scale: float = 1.0, max_orders: int | None = None, transfer: bool = True, log=print) -> dict:
     """The whole study: {"seeds": [...], "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
     return {"seeds": list(seeds), "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
-                        scale=scale, max_orders=max_orders, log=log)
+                        scale=scale, max_orders=max_orders, transfer=transfer, log=log)
         for ds in datasets}}
