@@ -281,3 +281,12 @@ def test_bce_reference_loss_is_finite_and_learns():
         loss.backward()
         opt.step()
     assert torch.isfinite(first) and loss.item() < first.item()
+
+
+def test_atomic_writes_leave_files_readable_by_others(tmp_path):
+    import stat
+
+    from pcl_pipeline.store.files import write_json
+
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
