@@ -84,7 +84,7 @@ def main() -> None:
     print(f"\n== training throughput ==\n{'asset':<36} {'sequences/s':>12} {'epochs':>7}")
     for name, seq_s, epochs in throughput:
         print(f"{name:<36} {seq_s:>12.0f} {epochs:>7}")
-    print(f"\n== adding one task (movielens/T5_age) ==")
+    print("\n== adding one task (movielens/T5_age) ==")
     for step, seconds in add_steps:
         print(f"{step:<44} {seconds:>8.2f}")
     print(f"add-task end to end: {added:.1f} s = {added / full:.2f} x the full run ({full:.1f} s, the baseline)")

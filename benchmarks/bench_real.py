@@ -28,52 +28,33 @@ from pcl_pipeline.evaluation.protocol import evaluate_next_item
 from pcl_pipeline.settings import default_tasks_dir
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
-from pcl_pipeline.stages.evaluate import evaluate_task
-from pcl_pipeline.stages.prompt import train_prompt
-from pcl_pipeline.stages.report import build_report
-from pcl_pipeline.stages.text import embed_task
-from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore
+from pcl_pipeline.study.run import prepare_seed, run_chain
+from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.text_encoder import MiniLMEncoder, RandomTextEncoder
 from pcl_pipeline.training.pretrain import pretrain_backbone
 
 CPU = torch.device("cpu")  # the T1-recipe comparison and the defaults; --device moves the catalog run
 
 
-def prepare(store: DatasetStore, tasks: list[TaskSpec], data: Path | None, seed: int, scale: float = 1.0) -> None:
-    con = duckdb.connect()
-    stages.ingest_raw(con, store, data, seed=seed, scale=scale)
-    stages.interactions(con, store, tasks[0], seed=seed)
-    stages.sequences(con, store, seed=seed)
-    for task in tasks:
-        stages.task_data(con, store, task, tasks[0], seed=seed)
-
-
 def run_catalog(home: Path, dataset: str, tasks: list[TaskSpec], data: Path | None, seed: int, encoder,
                 device: torch.device = CPU, scale: float = 1.0) -> dict:
-    """The whole catalog for one seed: each task's eval record, the report, backbone epochs."""
+    """The whole catalog for one seed (the study's PCL chain): the report and each task's epochs."""
     store = ArtifactStore(home).dataset(dataset)
-    prepare(store, tasks, data, seed, scale)
-    for task in tasks:
-        store.save_task_text(embed_task(task, encoder, type(encoder).__name__))
+    prepare_seed(store, tasks, data, seed, encoder, scale)
     t0 = time.perf_counter()
     backbone = train_backbone(store, tasks[0], seed=seed, device=device)
     store.save_backbone(backbone.model, backbone.manifest)
-    records = [evaluate_task(store, tasks[:1], device)]
+    chain = run_chain(store, tasks, seed, device)
     epochs = {tasks[0].name: (backbone.manifest["best_epoch"], backbone.manifest["epochs_run"])}
-    for k in range(1, len(tasks)):
-        trained = train_prompt(store, tasks[:k + 1], seed=seed, device=device, init_from=None)
-        store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
-        records.append(evaluate_task(store, tasks[:k + 1], device))
-        epochs[tasks[k].name] = (trained.manifest["best_epoch"], trained.manifest["epochs_run"])
-    report = build_report(tasks, records, str(data) if data else "embedded", store.variant)
-    return {"report": report, "epochs": epochs, "wall_seconds": time.perf_counter() - t0}
+    epochs.update({name: (m["best_epoch"], m["epochs_run"]) for name, m in chain["manifests"].items()})
+    return {"report": chain["report"], "epochs": epochs, "wall_seconds": time.perf_counter() - t0}
 
 
 def t1_recipes(home: Path, t1: TaskSpec, data: Path, seed: int) -> dict:
     """T1 on each user's whole history (history_cut 1.0): our recipe and SASRec's BCE recipe."""
     whole = t1.model_copy(update={"label": t1.label.model_copy(update={"history_cut": 1.0})})
     store = ArtifactStore(home / "whole_history").dataset("movielens")
-    prepare(store, [whole], data, seed)
+    stages.prepare_tables(duckdb.connect(), store, [whole], data, seed=seed)
     next_item = store.next_item_data(whole)
     out = {}
     for loss in ("ce", "bce"):
@@ -113,7 +94,7 @@ def print_tables(dataset: str, seeds: list[int], runs: list[dict], t1: list[dict
     oov = [t.get("n_out_of_vocab") for r in runs for t in r["report"]["tasks"] if t.get("n_out_of_vocab") is not None]
     print(f"out-of-vocabulary test targets (counted misses), all item tasks and seeds: {sum(oov)}")
     print("forgetting max |change| per seed: " + ", ".join(str(r["report"]["forgetting"]["max_abs_change"]) for r in runs))
-    print(f"wall seconds per seed: " + ", ".join(f"{r['wall_seconds']:.0f}" for r in runs))
+    print("wall seconds per seed: " + ", ".join(f"{r['wall_seconds']:.0f}" for r in runs))
     if t1:
         print("\n== T1 on the whole history (history_cut 1.0): ours (softmax CE) vs SASRec's recipe (BCE) ==")
         print("| recipe | ndcg@10 | hr@10 | popularity ndcg@10 | best / run epochs per seed |")

@@ -31,11 +31,7 @@ def prepare(home: Path, scale: float) -> tuple[DatasetStore, list]:
     tasks = load_catalog(default_tasks_dir(), "movielens")
     store = ArtifactStore(home).dataset("movielens")
     con = duckdb.connect()
-    stages.ingest_raw(con, store, None, seed=0, scale=scale)
-    stages.interactions(con, store, tasks[0], seed=0)
-    stages.sequences(con, store, seed=0)
-    for task in tasks[:2]:
-        stages.task_data(con, store, task, tasks[0], seed=0)
+    stages.prepare_tables(con, store, tasks[:2], None, seed=0, scale=scale)
     return store, tasks
 
 

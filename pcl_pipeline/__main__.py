@@ -6,7 +6,6 @@ that drives the Dagster graph headlessly, recording runs in $DAGSTER_HOME like t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time

@@ -5,45 +5,45 @@ from __future__ import annotations
 import io
 
 
-def training_curve_png(history: list[dict], title: str) -> bytes:
-    """Loss and validation score per epoch, on two axes, as a small PNG."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported late: only plotting code pays for it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig, title: str) -> bytes:
+    """Title, tight layout, PNG bytes; the figure is closed."""
+    fig.axes[0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def training_curve_png(history: list[dict], title: str) -> bytes:
+    """Loss and validation score per epoch, on two axes, as a small PNG."""
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    fig, ax = _pyplot().subplots(figsize=(5, 3), dpi=80)
     ax.plot(epochs, [h["loss"] for h in history], color="tab:blue", label="train loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss", color="tab:blue")
     ax2 = ax.twinx()
     ax2.plot(epochs, [h["valid"] for h in history], color="tab:orange", label="validation")
     ax2.set_ylabel("validation score", color="tab:orange")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, title)
 
 
 def bar_chart_png(values: dict[str, float], title: str, ylabel: str) -> bytes:
     """One bar per name, as a small PNG (the study's forgetting and task-order charts)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3), dpi=80)
+    fig, ax = _pyplot().subplots(figsize=(6, 3), dpi=80)
     names = list(values)
     ax.bar(range(len(names)), [values[n] for n in names], color="tab:blue")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, title)

@@ -27,12 +27,8 @@ def learned(tmp_path_factory):
     root = tmp_path_factory.mktemp("forgetting")
     tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")[:3]
     store = ArtifactStore(root / "home").dataset("movielens")
-    con = duckdb.connect()
-    stages.ingest_raw(con, store, None, seed=0, scale=0.3)
-    stages.interactions(con, store, tasks[0], seed=0)
-    stages.sequences(con, store, seed=0)
+    stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
     for task in tasks:
-        stages.task_data(con, store, task, tasks[0], seed=0)
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
     backbone = train_backbone(store, tasks[0], seed=0, device=CPU)
     store.save_backbone(backbone.model, backbone.manifest)

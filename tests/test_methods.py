@@ -46,12 +46,8 @@ def study(tmp_path_factory):
     tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")
     home = ArtifactStore(root / "home")
     default = home.dataset("movielens")
-    con = duckdb.connect()
-    stages.ingest_raw(con, default, None, seed=0, scale=0.3)
-    stages.interactions(con, default, tasks[0], seed=0)
-    stages.sequences(con, default, seed=0)
+    stages.prepare_tables(duckdb.connect(), default, tasks, None, seed=0, scale=0.3)
     for task in tasks:
-        stages.task_data(con, default, task, tasks[0], seed=0)
         # the stored texts stand in for MiniLM's: another encoder than the random-text ablation's
         default.save_task_text(embed_task(task, RandomTextEncoder(seed=1), "stand-in"))
     backbone = train_backbone(default, tasks[0], seed=0, device=CPU)
@@ -177,7 +173,7 @@ def test_backbone_methods_store_their_own_backbone(study):
         assert fine[f"backbone.{key}"].shape == value.shape == scratch[f"backbone.{key}"].shape
     assert not torch.equal(fine["backbone.blocks.0.ffn.0.weight"], pretrained.state_dict()["blocks.0.ffn.0.weight"])
     # SinMo does not start from the pretrained backbone: it is far from it, FineAll close to it
-    gap = {n: (t[f"backbone.item_emb.weight"] - pretrained.item_emb.weight).abs().mean().item()
+    gap = {n: (t["backbone.item_emb.weight"] - pretrained.item_emb.weight).abs().mean().item()
            for n, t in (("fine", fine), ("scratch", scratch))}
     assert gap["scratch"] > gap["fine"]
 

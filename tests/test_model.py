@@ -245,11 +245,8 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
     store = ArtifactStore(tmp_path / "home").dataset("movielens")
     con = duckdb.connect()
-    stages.ingest_raw(con, store, None, seed=0, scale=0.3)
-    stages.interactions(con, store, tasks[0], seed=0)
-    stages.sequences(con, store, seed=0)
+    stages.prepare_tables(con, store, tasks[:2], None, seed=0, scale=0.3)
     for task in tasks[:2]:
-        stages.task_data(con, store, task, tasks[0], seed=0)
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
     cpu = torch.device("cpu")
     backbone = train_backbone(store, tasks[0], seed=0, device=cpu)

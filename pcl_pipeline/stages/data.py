@@ -52,3 +52,14 @@ def sequences(con: duckdb.DuckDBPyConnection, store: DatasetStore, *, seed: int)
 def task_data(con: duckdb.DuckDBPyConnection, store: DatasetStore, task: TaskSpec, t1: TaskSpec, *, seed: int) -> int:
     return build_task_data(con, task, t1, store.stage_inputs(), store.task_data_paths(task.name), seed=seed)
 
+
+
+def prepare_tables(con: duckdb.DuckDBPyConnection, store: DatasetStore, tasks: list[TaskSpec],
+                   data_path: Path | None, *, seed: int, scale: float = 1.0) -> None:
+    """Every data stage in order for a catalog (tasks[0] is T1): raw tables, interactions,
+    sequences and each task's rows, what the data assets materialize one by one."""
+    ingest_raw(con, store, data_path, seed=seed, scale=scale)
+    interactions(con, store, tasks[0], seed=seed)
+    sequences(con, store, seed=seed)
+    for task in tasks:
+        task_data(con, store, task, tasks[0], seed=seed)

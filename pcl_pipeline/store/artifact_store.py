@@ -252,7 +252,7 @@ class DatasetStore:
 
     def _last_learned_task(self) -> str:
         """The task of this variant with the highest order among the stored ones."""
-        manifests = [load_manifest(ArtifactPaths.at(self.variant_dir / "prompt", p.stem))
+        manifests = [load_manifest(self.task_parts_paths(p.stem))
                      for p in sorted((self.variant_dir / "prompt").glob("*.json"))]
         return max(manifests, key=lambda m: m["order"])["task"]
 

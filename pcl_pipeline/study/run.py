@@ -54,12 +54,8 @@ def order_variant(order: list[str]) -> str:
 def prepare_seed(store: DatasetStore, tasks: list[TaskSpec], data: Path | None, seed: int, encoder,
                  scale: float = 1.0) -> None:
     """Data and task texts of one seed (shared by every method and order)."""
-    con = duckdb.connect()
-    stages.ingest_raw(con, store, data, seed=seed, scale=scale)
-    stages.interactions(con, store, tasks[0], seed=seed)
-    stages.sequences(con, store, seed=seed)
+    stages.prepare_tables(duckdb.connect(), store, tasks, data, seed=seed, scale=scale)
     for task in tasks:
-        stages.task_data(con, store, task, tasks[0], seed=seed)
         store.save_task_text(embed_task(task, encoder, type(encoder).__name__))
 
 
