@@ -13,7 +13,7 @@ export PCL_HOME ?= $(CURDIR)/.pcl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-slow dev bench bench-real study clean
+.PHONY: setup run test test-slow dev bench bench-real study study-real clean
 
 setup: $(VENV)/.installed
 
@@ -43,8 +43,13 @@ bench-real: setup  ## real MovieLens-100K (from the recbole wheel), 3 seeds, eve
 	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
 	$(PY) benchmarks/bench_real.py --data $(ML100K) --seeds 0,1,2
 
-study: setup  ## the reproduction study (every method, PCL_STUDY_SEEDS, task orders): reports/study.json, docs/study.md
-	$(PY) -m pcl_pipeline study
+study: setup  ## the reproduction study (Dagster job `study`, PCL_STUDY_SEEDS): reports/study.json, docs/study.md
+	PCL_STUDY_MARKDOWN=$${PCL_STUDY_MARKDOWN:-$(CURDIR)/docs/study.md} $(PY) -m pcl_pipeline study
+
+study-real: setup  ## the study on real MovieLens-100K (movielens only, its own PCL_HOME): docs/study-ml100k.md
+	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
+	PCL_HOME=$(CURDIR)/.pcl-ml100k PCL_MOVIELENS_PATH=$(ML100K) PCL_STUDY_DATASETS=movielens \
+		PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m pcl_pipeline study
 
 clean:
 	rm -rf .pcl dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry

@@ -7,6 +7,7 @@ names both the role and the task (`prompt_T3_rate_5`): no two nodes of a group s
 from dagster import AssetKey
 
 SUMMARY_GROUP = "reports"
+STUDY_GROUP = "study"  # the reproduction study: not part of `make run`, materialized by `make study`
 
 
 def raw_logs(ds: str) -> AssetKey:
@@ -47,3 +48,28 @@ def report(ds: str) -> AssetKey:
 
 def summary() -> AssetKey:
     return AssetKey(["summary"])
+
+
+def method_slug(method: str) -> str:
+    """A method's name as a key part (`PCL-no-context` -> `PCL_no_context`)."""
+    return method.replace("-", "_")
+
+
+def study_setup(ds: str) -> AssetKey:
+    return AssetKey(["study", f"{ds}_setup"])
+
+
+def study_method(ds: str, method: str) -> AssetKey:
+    return AssetKey(["study", f"{ds}_{method_slug(method)}"])
+
+
+def study_orders(ds: str) -> AssetKey:
+    return AssetKey(["study", f"{ds}_task_orders"])
+
+
+def study_transfer(ds: str) -> AssetKey:
+    return AssetKey(["study", f"{ds}_transfer"])
+
+
+def study_report() -> AssetKey:
+    return AssetKey(["study", "report"])

@@ -23,14 +23,15 @@ def _instance():
 
 
 def materialize_selection(settings: Settings, selection=None) -> bool:
-    """Materialize the selected assets (all by default) of the graph built from `settings`."""
+    """Materialize the selected assets (the pipeline, without the study, by default) of the graph
+    built from `settings`."""
     from dagster import materialize
 
-    from pcl_pipeline.definitions import build_definitions
+    from pcl_pipeline.definitions import build_definitions, pipeline_selection
 
     defs = build_definitions(settings)
-    result = materialize(list(defs.assets), resources=defs.resources, instance=_instance(), selection=selection,
-                         raise_on_error=False)
+    result = materialize(list(defs.assets), resources=defs.resources, instance=_instance(),
+                         selection=selection if selection is not None else pipeline_selection(), raise_on_error=False)
     return result.success
 
 
@@ -90,24 +91,22 @@ def cmd_add_task(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    """The reproduction study (pcl_pipeline/study): every method over PCL_STUDY_SEEDS, the task-order
-    study, then $PCL_HOME/reports/study.json and the Markdown report (docs/study.md by default)."""
-    import torch
+    """The reproduction study: the Dagster job `study` (the asset group of the same name), its
+    steps PCL_STUDY_WORKERS at once; then study.json and the Markdown report (PCL_STUDY_MARKDOWN)."""
+    from dagster import execute_job, reconstructable
 
-    from pcl_pipeline.settings import DATASETS
-    from pcl_pipeline.study.report import write_study
-    from pcl_pipeline.study.run import run_study
+    from pcl_pipeline import definitions
 
     settings = Settings.from_env()
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DATASETS)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     t0 = time.perf_counter()
-    study = run_study(settings.home, datasets, settings.tasks_dir, list(settings.study_seeds), methods,
-                      data_paths=settings.data_paths, device=torch.device(args.device),
-                      scale=settings.synthetic_scale, max_orders=args.max_orders,
-                      log=lambda line: print(line, flush=True))
-    markdown = write_study(settings.home, study, Path(args.markdown))
-    print(f"study done in {time.perf_counter() - t0:.0f} s: {ArtifactStore(settings.home).study_json}, {markdown}")
+    with execute_job(reconstructable(definitions.study_job), instance=_instance()) as result:
+        ok = result.success
+    wall = time.perf_counter() - t0
+    if not ok:
+        print(f"study failed after {wall:.0f} s; see the run's logs (make dev, Runs tab)", file=sys.stderr)
+        return 1
+    markdown = settings.study_markdown or ArtifactStore(settings.home).reports_dir / "study.md"
+    print(f"study done in {wall:.0f} s: {ArtifactStore(settings.home).study_json}, {markdown}")
     return 0
 
 
@@ -121,14 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     add = sub.add_parser("add-task", help="add a task file to the catalog and materialize only its assets")
     add.add_argument("file")
     add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
-    study = sub.add_parser("study", help="the reproduction study: every method over PCL_STUDY_SEEDS, the task-order "
-                           "study, study.json and docs/study.md")
-    study.add_argument("--markdown", default=str(Path(__file__).resolve().parent.parent / "docs" / "study.md"),
-                       help="where the Markdown report goes (default: the repository's docs/study.md)")
-    study.add_argument("--datasets", default="", help="comma-separated datasets (default: all)")
-    study.add_argument("--methods", default="", help="comma-separated method names (default: all)")
-    study.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    study.add_argument("--max-orders", type=int, default=None, help="at most this many non-catalog task orders")
+    sub.add_parser("study", help="the reproduction study (the Dagster job `study`): every method over "
+                   "PCL_STUDY_SEEDS, the task-order study, transfer, study.json and the Markdown report")
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task, "study": cmd_study}
     try:

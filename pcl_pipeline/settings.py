@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
     study_seeds: Annotated[tuple[int, ...], NoDecode] = Field(default=(0, 1, 2), description="comma-separated "
                                                               "integers >= 0: the seeds of the reproduction study")
+    study_datasets: Annotated[tuple[str, ...], NoDecode] = Field(default=DATASETS, description="comma-separated "
+                                                                 "dataset names: the datasets of the study")
+    study_workers: int = Field(default=2, ge=1, description="an integer >= 1: study steps run at once "
+                               "(each with cores / workers torch threads)")
+    study_markdown: Path | None = Field(default=None, description="where the study's Markdown report goes; "
+                                        "unset = $PCL_HOME/reports/study.md")
     automation: bool = Field(default=True, description="on or off: whether the automation sensor starts "
                              "running")
     retrain_cron: str = Field(default="0 3 * * *", description="a cron expression for scheduled retraining")
@@ -60,6 +66,21 @@ class Settings(BaseSettings):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
+    @field_validator("study_datasets", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("study_datasets", mode="after")
+    @classmethod
+    def _datasets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in DATASETS]
+        if not value or unknown:
+            raise ValueError(f"expected dataset names among {', '.join(DATASETS)}")
+        return value
+
     @field_validator("study_seeds", mode="before")
     @classmethod
     def _int_list(cls, value: object) -> object:
@@ -74,7 +95,7 @@ class Settings(BaseSettings):
             raise ValueError("expected at least one integer >= 0")
         return value
 
-    @field_validator("home", "movielens_path", "tenrec_path", "tasks_dir", mode="after")
+    @field_validator("home", "movielens_path", "tenrec_path", "tasks_dir", "study_markdown", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()

@@ -3,6 +3,7 @@ text encoder, torch device; DuckDB comes from dagster-duckdb)."""
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
+from resources.study import StudyResource
 from resources.text import TextEncoderResource
 
-__all__ = ["ExperimentResource", "StoreResource", "TextEncoderResource", "TorchResource"]
+__all__ = ["ExperimentResource", "StoreResource", "StudyResource", "TextEncoderResource", "TorchResource"]

@@ -7,7 +7,7 @@ from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from pcl_pipeline.__main__ import main
-from pcl_pipeline.definitions import build_definitions
+from pcl_pipeline.definitions import build_definitions, pipeline_selection
 from pcl_pipeline.settings import Settings
 from tests.conftest import TINY_TASK
 
@@ -31,7 +31,8 @@ def _latest(instance: DagsterInstance, keys) -> dict:
 def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_env, capsys):
     instance = DagsterInstance.get()  # the temporary DAGSTER_HOME of tiny_env
     before_defs = build_definitions(Settings.from_env())
-    assert materialize(list(before_defs.assets), resources=before_defs.resources, instance=instance).success
+    assert materialize(list(before_defs.assets), resources=before_defs.resources, instance=instance,
+                       selection=pipeline_selection()).success
     old_keys = set(before_defs.resolve_asset_graph().get_all_asset_keys())
     before = _latest(instance, old_keys)
 
@@ -56,7 +57,7 @@ def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_
     assert changed == NEW_KEYS | {AssetKey(["movielens", "report"]), AssetKey(["summary"])}
 
     resolver = get_stale_status_resolver(instance, list(after_defs.assets))
-    stale = {k for k in graph.get_all_asset_keys() if resolver.get_status(k) != StaleStatus.FRESH}
+    stale = {k for k in pipeline_selection().resolve(graph) if resolver.get_status(k) != StaleStatus.FRESH}
     assert stale == set()
     assert "T5_age" in (tiny_env["home"] / "reports" / "summary.md").read_text()
 

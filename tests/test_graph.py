@@ -7,7 +7,7 @@ import sys
 
 from dagster import AssetKey, DagsterInstance, materialize
 
-from pcl_pipeline.definitions import build_definitions
+from pcl_pipeline.definitions import build_definitions, pipeline_selection
 from pcl_pipeline.settings import DATASETS, Settings
 from tests.conftest import REPO
 
@@ -16,7 +16,8 @@ def test_whole_graph_end_to_end(tiny_env):
     settings = Settings.from_env()
     defs = build_definitions(settings)
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(list(defs.assets), resources=defs.resources, instance=instance)
+        result = materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                             selection=pipeline_selection())
         assert result.success
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
         assert failed == []
@@ -60,7 +61,7 @@ def test_definitions_load_from_workspace(tiny_env):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "pcl_pipeline.definitions 41 movielens/backbone" in out.stdout
+    assert "pcl_pipeline.definitions 66 movielens/backbone" in out.stdout
 
 
 def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):

@@ -14,7 +14,7 @@ from pcl_pipeline.methods.registry import METHODS, get_method
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.evaluate import evaluate_task
-from pcl_pipeline.stages.prompt import train_prompt
+from pcl_pipeline.stages.prompt import train_joint, train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import ArtifactStore
@@ -90,6 +90,14 @@ def study(tmp_path_factory):
                 records.append(evaluate_task(store, tasks[:k + 1], CPU))
                 store.save_eval(tasks[k].name, records[-1])
             runs[name] = {"store": store, "records": records, "tasks": per_task}
+    mtl = get_method("MTL")
+    store = home.dataset("movielens", mtl.variant)
+    joint = train_joint(store, tasks, seed=0, device=CPU, method=mtl)
+    per_task = {t.manifest["task"]: {"model": t.model, "in_memory": _metrics_in_memory(t.model, store, task),
+                                     "manifest": store.save_task_parts(task.name, t.model, t.manifest)}
+                for t, task in zip(joint, tasks[1:])}
+    records = [evaluate_task(store, tasks[:k + 1], CPU) for k in range(len(tasks))]
+    runs["MTL"] = {"store": store, "records": records, "tasks": per_task}
     return {"tasks": tasks, "home": home, "default": default, "runs": runs, "default_before": default_before,
             "backbone_before": backbone_before}
 
@@ -124,6 +132,7 @@ def test_each_method_trains_its_parts():
     assert METHODS["FineAll"].trains(params) == ("adapter", "backbone")
     assert METHODS["SinMo"].trains(params) == ("adapter", "backbone")
     assert METHODS["SeqFT"].trains(params) == ("adapter", "backbone")
+    assert METHODS["MTL"].trains(params) == ("adapter", "backbone")
 
 
 def test_prompt_inheritance(study):
@@ -183,7 +192,7 @@ def test_the_catalog_default_and_the_backbone_are_untouched(study):
     assert _snapshot(default.variant_dir) == study["default_before"]
     assert _snapshot(default.root / "backbone") == study["backbone_before"]
     variants = {p.name for p in (default.root / "variants").iterdir()}
-    assert variants == {"default"} | {get_method(n).variant for n in NAMES}
+    assert variants == {"default"} | {get_method(n).variant for n in NAMES + ["MTL"]}
 
 
 def test_a_baseline_refuses_the_default_variant(study):
@@ -211,3 +220,29 @@ def test_seqft_carries_one_encoder_and_forgets(study):
         assert torch.equal(value, last[f"backbone.{key}"])
     assert not torch.equal(model.backbone.state_dict()["blocks.0.ffn.0.weight"], own["backbone.blocks.0.ffn.0.weight"])
     assert torch.equal(model.state_dict()["adapter.transform.weight"], own["adapter.transform.weight"])
+
+
+def test_mtl_trains_one_shared_backbone_jointly_and_reloads(study):
+    """MTL: every task's model shares one backbone, fine-tuned away from the pretrained one (which
+    stays untouched); each artifact holds that same backbone and its own adapter; the backbone
+    rate was chosen on validation from the grid; reloads give the training-time metrics, and the
+    forgetting rows (every head scored with the one final backbone) do not change."""
+    run, tasks = study["runs"]["MTL"], study["tasks"]
+    models = [run["tasks"][t.name]["model"] for t in tasks[1:]]
+    assert all(m.backbone is models[0].backbone and m.train_backbone for m in models)
+    pretrained, _ = study["default"].load_backbone(CPU)
+    stored = [run["store"].load_task_tensors(t.name)[0] for t in tasks[1:]]
+    weight = "backbone.blocks.0.ffn.0.weight"
+    assert all(torch.equal(s[weight], stored[0][weight]) for s in stored)
+    assert not torch.equal(stored[0][weight], pretrained.state_dict()["blocks.0.ffn.0.weight"])
+    for t, s in zip(tasks[1:], stored):
+        assert {k.split(".")[0] for k in s} == {"adapter", "backbone", "texts"}, t.name
+        manifest = run["tasks"][t.name]["manifest"]
+        selection = manifest["backbone_lr_selection"]
+        assert set(selection) == {str(lr) for lr in METHODS["MTL"].backbone_lr_grid}
+        assert selection[str(manifest["params"]["backbone_lr"])] == max(selection.values())
+        assert manifest["trained_with"] == [x.name for x in tasks[1:]]
+    for k in range(1, len(tasks)):
+        assert run["records"][k]["metrics"] == run["tasks"][tasks[k].name]["in_memory"], tasks[k].name
+    assert build_report(tasks, run["records"], "embedded", run["store"].variant)["forgetting"]["max_abs_change"] == 0.0
+    assert _snapshot(study["default"].root / "backbone") == study["backbone_before"]

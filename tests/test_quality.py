@@ -12,7 +12,7 @@ import shutil
 import pytest
 from dagster import DagsterInstance, materialize
 
-from pcl_pipeline.definitions import build_definitions
+from pcl_pipeline.definitions import build_definitions, pipeline_selection
 from pcl_pipeline.settings import Settings
 from tests.conftest import REPO
 
@@ -24,7 +24,8 @@ def test_default_graph_beats_its_baselines_and_forgets_nothing(tiny_env, monkeyp
     monkeypatch.setenv("PCL_SYNTHETIC_SCALE", "1.0")
     defs = build_definitions(Settings.from_env())
     with DagsterInstance.ephemeral() as instance:
-        assert materialize(list(defs.assets), resources=defs.resources, instance=instance).success
+        assert materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                           selection=pipeline_selection()).success
     summary = json.loads((tiny_env["home"] / "reports" / "summary.json").read_text())
     for ds, part in summary["datasets"].items():
         assert part["forgetting"]["max_abs_change"] == 0.0

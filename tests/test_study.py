@@ -38,10 +38,11 @@ def test_study_json_has_the_issue_shape(study):
     assert set(stored) == {"seeds", "datasets"} and stored["seeds"] == [0]
     assert set(stored["datasets"]) == {"movielens"}
     ds = stored["datasets"]["movielens"]
-    assert set(ds) == {"methods", "order", "cold_start", "transfer"}
-    assert set(ds["methods"]) == set(METHODS) and "MTL" not in ds["methods"]
+    assert set(ds) == {"methods", "order", "cold_start", "transfer", "baselines", "backbone_lrs"}
+    assert set(ds["methods"]) == set(METHODS) and "MTL" in ds["methods"]
     for name, m in ds["methods"].items():
-        assert set(m) == {"tasks", "forgetting_max_abs_change", "stored_params", "train_seconds"}, name
+        assert set(m) == {"tasks", "forgetting_max_abs_change", "forgetting_by_task", "stored_params",
+                          "train_seconds"}, name
         assert sorted(m["tasks"]) == TASKS
         for task, row in m["tasks"].items():
             assert set(row) == {"metric", "mean", "std", "per_seed"}
@@ -53,8 +54,17 @@ def test_study_json_has_the_issue_shape(study):
     assert set(ds["cold_start"]) == set(METHODS)
     for rows in ds["cold_start"].values():
         assert set(rows) <= {"T2_rate_4plus", "T3_rate_5"}
-    assert set(ds["transfer"]) == {"raw", "pcl"}
-    assert all(0.0 <= v <= 1.0 for v in ds["transfer"].values())
+    assert set(ds["transfer"]) == {"raw", "pcl", "curves"}
+    assert all(0.0 <= ds["transfer"][k] <= 1.0 for k in ("raw", "pcl"))
+    for curve in ds["transfer"]["curves"].values():
+        assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
+    # every task beside its trivial baseline; classification beside the logistic regression too
+    assert set(ds["baselines"]) == set(TASKS)
+    assert ds["baselines"]["T2_rate_4plus"]["name"] == "popularity" and "reference" in ds["baselines"]["T4_gender"]
+    # the methods that train the backbone chose its learning rate per task from their grid, on validation
+    assert set(ds["backbone_lrs"]) == {"FineAll", "SinMo", "SeqFT", "MTL"}
+    for name, lrs in ds["backbone_lrs"].items():
+        assert set(lrs) == set(TASKS) and all(lr in METHODS[name].backbone_lr_grid for lr in lrs.values())
 
 
 def test_transfer_exports_user_representations_readable_from_duckdb(study):
@@ -68,7 +78,7 @@ def test_transfer_exports_user_representations_readable_from_duckdb(study):
 
 
 def test_plots_beside_the_markdown(study):
-    for name in ("study-movielens-forgetting.png", "study-movielens-order.png"):
+    for name in ("study-movielens-forgetting.png", "study-movielens-order.png", "study-movielens-transfer-curves.png"):
         png = study["markdown"].parent / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in study["markdown"].read_text(encoding="utf-8")
@@ -78,7 +88,11 @@ def test_forgetting_seqft_forgets_and_pcl_does_not(study):
     methods = study["study"]["datasets"]["movielens"]["methods"]
     assert methods["PCL"]["forgetting_max_abs_change"] == 0.0
     assert methods["SeqFT"]["forgetting_max_abs_change"] > 0.0
-    for name in ("PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter", "FineAll", "SinMo"):
+    # by task: the catalog metric only (the max over every metric key is the report's max_abs_change)
+    by_task = methods["SeqFT"]["forgetting_by_task"]
+    assert 0.0 < max(by_task.values()) <= methods["SeqFT"]["forgetting_max_abs_change"]
+    assert by_task["T4_gender"] == 0.0  # nothing is learned after the last task
+    for name in ("PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter", "FineAll", "SinMo", "MTL"):
         assert methods[name]["forgetting_max_abs_change"] == 0.0, name
 
 
@@ -87,6 +101,9 @@ def test_stored_params_count_what_is_stored(study):
     # a full backbone per task (3 tasks) costs more than one shared backbone and small task parts
     assert methods["FineAll"]["stored_params"] == methods["SinMo"]["stored_params"] == methods["SeqFT"]["stored_params"]
     assert methods["Adapter"]["stored_params"] < methods["PCL"]["stored_params"]
+    # MTL stores its one shared (fine-tuned) backbone once plus a head per task: as many tensors as
+    # Adapter's frozen backbone and heads, fewer than a backbone per task
+    assert methods["Adapter"]["stored_params"] == methods["MTL"]["stored_params"] < methods["FineAll"]["stored_params"]
     assert methods["PCL-no-context"]["stored_params"] < methods["PCL"]["stored_params"]
 
 
@@ -105,7 +122,8 @@ def test_markdown_has_a_verdict_per_claim(study):
         assert len(lines) == 1, claim
         assert any(v in lines[0] for v in ("not reproduced", "reproduced", "not applicable"))
     assert "raw inputs (bag of items)" in text
-    assert "| SeqFT |" in text and "## movielens" in text
+    assert "| SeqFT |" in text and "| MTL |" in text and "## movielens" in text
+    assert "| *trivial: majority / popularity* |" in text and "| *bag-of-items logistic regression* |" in text
 
 
 def test_study_seeds_setting():
@@ -116,21 +134,69 @@ def test_study_seeds_setting():
             Settings.from_env({"PCL_STUDY_SEEDS": bad})
 
 
-def test_cli_study_writes_json_markdown_and_plots(tmp_path, monkeypatch):
-    """`python -m pcl_pipeline study` (make study): the seeds from PCL_STUDY_SEEDS, MiniLM texts."""
-    from pcl_pipeline.__main__ import main
-
-    tasks_dir = write_tiny_catalog(tmp_path / "tasks")
-    for key, value in {"PCL_HOME": str(tmp_path / "home"), "PCL_TASKS_DIR": str(tasks_dir),
-                       "PCL_SYNTHETIC_SCALE": "0.3", "PCL_STUDY_SEEDS": "0"}.items():
+def _study_env(tiny_env, monkeypatch):
+    markdown = tiny_env["root"] / "docs" / "study.md"
+    for key, value in {"PCL_STUDY_SEEDS": "0", "PCL_STUDY_DATASETS": "movielens", "PCL_STUDY_WORKERS": "2",
+                       "PCL_STUDY_MARKDOWN": str(markdown), "PCL_SYNTHETIC_SCALE": "0.3"}.items():
         monkeypatch.setenv(key, value)
-    for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH"):
-        monkeypatch.delenv(key, raising=False)
-    markdown = tmp_path / "docs" / "study.md"
-    assert main(["study", "--datasets", "movielens", "--methods", "PCL,SeqFT", "--max-orders", "1",
-                 "--markdown", str(markdown)]) == 0
-    stored = ArtifactStore(tmp_path / "home").load_study()
-    assert stored["seeds"] == [0] and set(stored["datasets"]["movielens"]["methods"]) == {"PCL", "SeqFT"}
-    text = markdown.read_text(encoding="utf-8")
-    assert "against SeqFT (paper" in text and "- **ablations lose**: not applicable" in text
-    assert (markdown.parent / "study-movielens-forgetting.png").exists()
+    return markdown
+
+
+def test_study_group_in_dagster(tiny_env, monkeypatch):
+    """The asset group `study` materializes in Dagster (in process here; `make study` runs the same
+    group with the multiprocess study job, tested below as slow): one asset per method, each method's
+    variant in its metadata, the report's verdicts; `make run`'s selection leaves the group out."""
+    from dagster import AssetSelection, DagsterInstance, materialize
+
+    from assets import keys
+    from pcl_pipeline.definitions import build_definitions, pipeline_selection
+
+    markdown = _study_env(tiny_env, monkeypatch)
+    defs = build_definitions(Settings.from_env())
+    graph = defs.resolve_asset_graph()
+    study_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "study"}
+    assert len(study_keys) == 1 + len(METHODS) + 2 + 1  # setup, methods, task orders, transfer, report
+    pipeline = pipeline_selection().resolve(graph)
+    assert pipeline and not pipeline & study_keys
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(list(defs.assets), resources=defs.resources, instance=instance,
+                             selection=AssetSelection.groups(keys.STUDY_GROUP))
+        assert result.success
+        materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+        assert materialized == study_keys
+        seqft = instance.get_latest_materialization_event(keys.study_method("movielens", "SeqFT"))
+        metadata = seqft.asset_materialization.metadata
+        assert metadata["forgetting_max_abs_change"].value > 0
+        assert "method-SeqFT" in metadata["artifacts"].value[0]
+        report = instance.get_latest_materialization_event(keys.study_report()).asset_materialization.metadata
+        assert set(report["verdicts"].value) == set(CLAIMS)
+    stored = ArtifactStore(tiny_env["home"]).load_study()
+    assert stored["seeds"] == [0] and set(stored["datasets"]) == {"movielens"}
+    assert set(stored["datasets"]["movielens"]["methods"]) == set(METHODS)
+    assert "- **ablations lose**:" in markdown.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_cli_study_materializes_the_study_group(tiny_env, monkeypatch):
+    """`python -m pcl_pipeline study` (make study) runs the Dagster job `study` (multiprocess, two
+    steps at once): every step of the group materialized, study.json and the Markdown written, and
+    `make run`'s selection leaves the study out."""
+    from dagster import DagsterInstance
+
+    from assets import keys
+    from pcl_pipeline.__main__ import main
+    from pcl_pipeline.definitions import build_definitions
+
+    markdown = _study_env(tiny_env, monkeypatch)
+    assert main(["study"]) == 0
+    stored = ArtifactStore(tiny_env["home"]).load_study()
+    assert stored["seeds"] == [0] and set(stored["datasets"]) == {"movielens"}
+    assert set(stored["datasets"]["movielens"]["methods"]) == set(METHODS)
+    assert "- **ablations lose**:" in markdown.read_text(encoding="utf-8")
+    defs = build_definitions(Settings.from_env())
+    graph = defs.resolve_asset_graph()
+    study_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "study"}
+    assert len(study_keys) == 1 + len(METHODS) + 2 + 1  # setup, methods, task orders, transfer, report
+    instance = DagsterInstance.get()
+    assert all(instance.get_latest_materialization_event(k) is not None for k in study_keys)
+    assert keys.study_report() in study_keys

@@ -69,7 +69,12 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         # -- the graph, as the UI's asset lineage reads it -------------------------------------
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-        assert set(deps) == keys, f"missing: {sorted(keys - set(deps))}, unexpected: {sorted(set(deps) - keys)}"
+        study = {k for k in deps if k.startswith("study/")}  # the study group: its lineage is shown too
+        assert set(deps) - study == keys, f"missing: {sorted(keys - set(deps))}, unexpected: {sorted(set(deps) - keys - study)}"
+        for ds in orders:
+            assert deps[f"study/{ds}_SeqFT"] == {f"study/{ds}_setup"}
+            assert deps[f"study/{ds}_transfer"] == {f"study/{ds}_PCL"}
+        assert deps["study/report"] == study - {"study/report"} - {f"study/{ds}_setup" for ds in orders}
         for prompt, needed in must_depend.items():
             assert needed <= deps[prompt], f"{prompt} lacks upstream {sorted(needed - deps[prompt])}"
         for ds, names in orders.items():  # p_2 starts random: no prompt upstream of the first prompt
@@ -97,7 +102,7 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
         new = {f"movielens/{role}_T5_age" for role in ("task_data", "task_text", "prompt", "eval")}
-        assert set(deps) == keys | new
+        assert {k for k in deps if not k.startswith("study/")} == keys | new
         assert f"movielens/prompt_{orders['movielens'][-1]}" in deps["movielens/prompt_T5_age"]
         assert "movielens/eval_T5_age" in deps["movielens/report"]
 

@@ -18,8 +18,10 @@ from pcl_pipeline.model.sasrec import SASRec
 # fine-tuned with the task ("finetune"); a fresh SASRec of the same architecture trained from
 # scratch on the task ("scratch"); one encoder fine-tuned on the tasks in sequence ("sequential":
 # task k starts from the encoder left by task k-1, and every stored head is scored with the
-# current encoder). All but "frozen" store the backbone in each task's artifact.
-BackboneMode = Literal["frozen", "finetune", "scratch", "sequential"]
+# current encoder); one copy of it fine-tuned jointly on all tasks after T1 with a head per task
+# ("joint": MTL, not continual: it needs every task at once). All but "frozen" store the
+# backbone in each task's artifact.
+BackboneMode = Literal["frozen", "finetune", "scratch", "sequential", "joint"]
 # Where a task's description embeddings come from: the dataset's stored task_text embeddings
 # (MiniLM in the pipeline), or the random text encoder (the random-task-embedding ablation).
 TextEncoderKind = Literal["stored", "random"]
@@ -33,6 +35,9 @@ class Method:
     prompt: bool = True  # position-wise prompt (and, with lam > 0, the contextual module)
     text_encoder: TextEncoderKind = "stored"
     overrides: dict = field(default_factory=dict)  # TaskParams fields this method fixes (e.g. lam=0)
+    # methods that train the backbone: the backbone learning rates tried per task (a model per
+    # rate), the best validation score kept; the task's own parts keep the catalog's lr
+    backbone_lr_grid: tuple[float, ...] = ()
 
     @property
     def variant(self) -> str:
@@ -50,6 +55,10 @@ class Method:
             parts += ("backbone",)
         return parts
 
+    @property
+    def trains_backbone(self) -> bool:
+        return self.backbone != "frozen"
+
     def task_params(self, params: TaskParams) -> TaskParams:
         """The task's catalog params with this method's overrides (validated again)."""
         return TaskParams(**{**params.model_dump(), **self.overrides})
@@ -58,7 +67,8 @@ class Method:
               inherit_prompt: torch.Tensor | None, to_backbone: torch.Tensor | None = None) -> PCLTaskModel:
         """The task model around `backbone` (the stored pretrained one); the stored backbone object
         itself is never trained: "finetune" and "sequential" train a copy of what they are given
-        (for "sequential", the encoder left by the previous task), "scratch" a fresh, seeded SASRec."""
+        (for "sequential", the encoder left by the previous task), "scratch" a fresh, seeded SASRec;
+        "joint" trains the `backbone` given, which the caller copied once and shares across tasks."""
         if self.backbone in ("finetune", "sequential"):
             backbone = copy.deepcopy(backbone)
         elif self.backbone == "scratch":

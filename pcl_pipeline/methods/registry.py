@@ -4,10 +4,11 @@ from __future__ import annotations
 from pcl_pipeline.methods.adapter import ADAPTER
 from pcl_pipeline.methods.base import Method
 from pcl_pipeline.methods.full import FINE_ALL, SEQ_FT, SIN_MO
+from pcl_pipeline.methods.mtl import MTL
 from pcl_pipeline.methods.pcl import PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT
 
 METHODS: dict[str, Method] = {m.name: m for m in (PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT,
-                                                   ADAPTER, FINE_ALL, SIN_MO, SEQ_FT)}
+                                                   ADAPTER, FINE_ALL, SIN_MO, SEQ_FT, MTL)}
 DEFAULT_METHOD = PCL.name
 
 

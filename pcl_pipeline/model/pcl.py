@@ -76,15 +76,15 @@ class PCLTaskModel(nn.Module):
             scores = scores + self.backbone.item_scores(last)[:, self.item_prior]  # (B, n_targets + 1)
         return scores
 
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """Exactly the prompt, the contextual module and the adapter (those that exist), and the
-        backbone when it trains."""
+    def part_parameters(self) -> list[nn.Parameter]:
+        """The task's own parts: the prompt, the contextual module and the adapter (those that exist)."""
         parts = ([self.prompt] if self.prompt is not None else []) + [self.adapter] + \
             ([self.context] if self.context is not None else [])
-        params = [p for part in parts for p in part.parameters()]
-        if self.train_backbone:
-            params += list(self.backbone.parameters())
-        return params
+        return [p for part in parts for p in part.parameters()]
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Exactly the task's parts, and the backbone when it trains."""
+        return self.part_parameters() + (list(self.backbone.parameters()) if self.train_backbone else [])
 
     def task_state(self) -> dict[str, torch.Tensor]:
         """The per-task artifact: every trainable tensor; the backbone's (under `backbone.`) only

@@ -19,6 +19,8 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/variants/<variant>/repr/<task>.parquet   user representations (the study's transfer experiment)
     reports/summary.json, summary.md
     reports/study.json, study.md          the reproduction study (pcl_pipeline/study)
+    study/seed-<seed>/                    the study's own store per seed (data, backbone, a variant per method)
+    study/results/<ds>/<part>.json        each study step's results (a method's runs, task orders, transfer)
 """
 from __future__ import annotations
 
@@ -87,6 +89,22 @@ class ArtifactStore:
 
     def load_study(self) -> dict:
         return json.loads(self.study_json.read_text(encoding="utf-8"))
+
+    def study_part_path(self, dataset: str, part: str) -> Path:
+        """One step's results of the study (a method's runs over the seeds, the task orders, ...)."""
+        return self.home / "study" / "results" / dataset / f"{part}.json"
+
+    def save_study_part(self, dataset: str, part: str, content) -> Path:
+        path = self.study_part_path(dataset, part)
+        write_json(path, content)
+        return path
+
+    def load_study_part(self, dataset: str, part: str):
+        path = self.study_part_path(dataset, part)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: the study's {dataset} {part} results are missing; materialize "
+                                    f"the study group first (make study)")
+        return json.loads(path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

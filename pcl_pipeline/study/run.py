@@ -35,14 +35,13 @@ from pcl_pipeline.methods.registry import METHODS, get_method
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.evaluate import evaluate_task
-from pcl_pipeline.stages.prompt import train_prompt
+from pcl_pipeline.stages.prompt import train_joint, train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetStore, variant_name
-from pcl_pipeline.study.transfer import run_transfer, transfer_task
+from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
 
 CPU = torch.device("cpu")
-# MTL (joint training on all tasks at once) is not implemented yet, so it is not in the study.
 STUDY_METHODS = tuple(METHODS)
 
 
@@ -59,13 +58,24 @@ def prepare_seed(store: DatasetStore, tasks: list[TaskSpec], data: Path | None, 
         store.save_task_text(embed_task(task, encoder, type(encoder).__name__))
 
 
-def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: torch.device, method=None) -> dict:
+def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: torch.device, method=None,
+              backbone_lrs: dict[str, tuple[float, ...]] | None = None) -> dict:
     """T2..Tk of one method (PCL when None) into `store`'s variant: the eval records, the report,
-    the manifests of the stored task artifacts."""
+    the manifests of the stored task artifacts. backbone_lrs (task -> rates) replaces the
+    method's grid of backbone learning rates (the study fixes later seeds to the first seed's
+    choice). A jointly trained method (MTL) trains every task first, then evaluates them in order."""
+    backbone_lrs = backbone_lrs or {}
     records, manifests = [evaluate_task(store, tasks[:1], device)], {}
+    if method is not None and method.backbone == "joint":
+        for trained in train_joint(store, tasks, seed=seed, device=device, method=method,
+                                   backbone_lrs=backbone_lrs.get(tasks[-1].name)):
+            manifests[trained.manifest["task"]] = store.save_task_parts(trained.manifest["task"], trained.model,
+                                                                        trained.manifest)
     for k in range(1, len(tasks)):
-        trained = train_prompt(store, tasks[:k + 1], seed=seed, device=device, init_from=None, method=method)
-        manifests[tasks[k].name] = store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
+        if tasks[k].name not in manifests:
+            trained = train_prompt(store, tasks[:k + 1], seed=seed, device=device, init_from=None, method=method,
+                                   backbone_lrs=backbone_lrs.get(tasks[k].name))
+            manifests[tasks[k].name] = store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
         record = evaluate_task(store, tasks[:k + 1], device)
         store.save_eval(tasks[k].name, record)
         records.append(record)
@@ -74,13 +84,22 @@ def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: tor
     return {"records": records, "report": report, "manifests": manifests}
 
 
+def chosen_backbone_lrs(run: dict) -> dict[str, tuple[float, ...]]:
+    """task -> (the backbone learning rate its stored model trained with,), for methods that train it."""
+    return {task: (m["params"]["backbone_lr"],) for task, m in run["manifests"].items()
+            if m.get("backbone_lr_selection")}
+
+
 def stored_params(store: DatasetStore, tasks: list[TaskSpec], method_name: str, backbone_numel: int) -> int:
     total = 0
     for task in tasks[1:]:
         tensors, _ = store.load_task_tensors(task.name)
         total += sum(t.numel() for k, t in tensors.items() if k != TEXTS_KEY)
-    if get_method(method_name).backbone == "frozen":
+    mode = get_method(method_name).backbone
+    if mode == "frozen":
         total += backbone_numel
+    elif mode == "joint":  # every task artifact holds the one shared backbone: count it once
+        total -= (len(tasks) - 2) * backbone_numel
     return int(total)
 
 
@@ -95,55 +114,101 @@ def study_orders(tasks: list[TaskSpec], max_orders: int | None = None) -> list[l
     return orders if max_orders is None else orders[:max_orders]
 
 
+def seed_root(home: Path, seed: int) -> ArtifactStore:
+    """The study's own home for one seed (a seed fixes the user split, the tie hash and training)."""
+    return ArtifactStore(Path(home) / "study" / f"seed-{seed}")
+
+
+def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], *, data: Path | None, encoder,
+                device: torch.device = CPU, scale: float = 1.0, log=print) -> list[dict]:
+    """Per seed: the data, the task texts and the pretrained backbone every method starts from."""
+    out = []
+    for seed in seeds:
+        shared = seed_root(home, seed).dataset(dataset)
+        prepare_seed(shared, tasks, data, seed, encoder, scale)
+        backbone = train_backbone(shared, tasks[0], seed=seed, device=device)
+        manifest = shared.save_backbone(backbone.model, backbone.manifest)
+        out.append({"seed": seed, "backbone_sha256": manifest["sha256"], "backbone_seconds": manifest["wall_seconds"],
+                    "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values())})
+        log(f"{dataset} seed {seed}: data, texts and backbone ready")
+    return out
+
+
+def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], name: str, *,
+               device: torch.device = CPU, log=print) -> list[dict]:
+    """One method's chain on every seed (setup_seeds first). A method with a grid of backbone
+    learning rates picks one per task on the first seed's validation split; later seeds reuse it.
+    Per seed: records (T1..Tk), report, stored_params, train_seconds, backbone_lrs."""
+    method = get_method(name)
+    runs, chosen = [], None
+    for seed in seeds:
+        root = seed_root(home, seed)
+        shared = root.dataset(dataset)
+        backbone, backbone_manifest = shared.load_backbone(CPU)
+        store = root.dataset(dataset, method.variant)
+        t0 = time.perf_counter()
+        run = run_chain(store, tasks, seed, device, method, chosen)
+        if chosen is None:
+            chosen = chosen_backbone_lrs(run)
+        seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
+        if method.backbone != "scratch":
+            seconds += backbone_manifest["wall_seconds"]
+        numel = sum(t.numel() for t in backbone.state_dict().values())
+        runs.append({"seed": seed, "records": run["records"], "report": run["report"],
+                     "stored_params": stored_params(store, tasks, name, numel), "train_seconds": seconds,
+                     "backbone_lrs": {task: lrs[0] for task, lrs in chosen.items()}})
+        log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
+    return runs
+
+
+def run_orders(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], *, device: torch.device = CPU,
+               max_orders: int | None = None, log=print) -> list[dict]:
+    """PCL over every non-catalog order of the tasks after T1, per seed: [{"seed", "order",
+    "metrics": {task: metric}}]."""
+    tasks = load_catalog(tasks_dir, dataset)
+    out = []
+    for seed in seeds:
+        for order in study_orders(tasks, max_orders):
+            chain = load_catalog(tasks_dir, dataset, order=order)
+            run = run_chain(seed_root(home, seed).dataset(dataset, order_variant(order)), chain, seed, device)
+            out.append({"seed": seed, "order": order, "metrics": _metrics(run["records"])})
+            log(f"{dataset} seed {seed} PCL order {','.join(order)} done")
+    return out
+
+
+def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], *,
+                  device: torch.device = CPU, log=print) -> list[dict]:
+    """Per seed: every task's PCL user representations exported (Parquet), then the transfer
+    experiment on the last classification task ([] without one). Needs PCL's chain (run_method)."""
+    task = transfer_task(tasks)
+    out = []
+    for seed in seeds:
+        store = seed_root(home, seed).dataset(dataset, get_method("PCL").variant)
+        rows = export_representations(store, tasks, device)
+        if task is not None:
+            out.append({"seed": seed, "task": task.name, "exported_rows": rows,
+                        **run_transfer(store, task, seed, device)})
+            log(f"{dataset} seed {seed} transfer on {task.name}: raw {out[-1]['raw']:.4f}, pcl {out[-1]['pcl']:.4f}")
+    return out
+
+
 def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], methods: list[str] | None = None, *,
                 data: Path | None = None, encoder=None, device: torch.device = CPU, scale: float = 1.0,
-                max_orders: int | None = None, transfer: bool = True, log=print) -> dict:
-    """The study of one dataset (the value under "datasets"[dataset] of the study)."""
+                max_orders: int | None = None, order_seeds: int = 1, transfer: bool = True, log=print) -> dict:
+    """The study of one dataset (the value under "datasets"[dataset] of the study), in one process;
+    the Dagster study group runs the same steps as separate assets."""
     if encoder is None:
         from pcl_pipeline.text_encoder import MiniLMEncoder
         encoder = MiniLMEncoder()
     methods = list(methods or STUDY_METHODS)
     tasks = load_catalog(tasks_dir, dataset)
-    orders = study_orders(tasks, max_orders)
-    per_method: dict[str, list[dict]] = {m: [] for m in methods}
-    per_order: list[dict] = []  # per seed: {order tuple: {task: metric}}
-    transfers: list[dict] = []  # per seed: {"raw": accuracy, "pcl": accuracy}
-    t4 = transfer_task(tasks)
-    for seed in seeds:
-        t0 = time.perf_counter()
-        root = ArtifactStore(Path(home) / "study" / f"seed-{seed}")
-        shared = root.dataset(dataset)
-        prepare_seed(shared, tasks, data, seed, encoder, scale)
-        backbone = train_backbone(shared, tasks[0], seed=seed, device=device)
-        backbone_manifest = shared.save_backbone(backbone.model, backbone.manifest)
-        backbone_numel = sum(t.numel() for t in backbone.model.state_dict().values())
-        for name in methods:
-            method = get_method(name)
-            store = root.dataset(dataset, method.variant)
-            run = run_chain(store, tasks, seed, device, method)
-            run["stored_params"] = stored_params(store, tasks, name, backbone_numel)
-            seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
-            if method.backbone != "scratch":
-                seconds += backbone_manifest["wall_seconds"]
-            run["train_seconds"] = seconds
-            per_method[name].append(run)
-            log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
-        if "PCL" in methods and t4 is not None and transfer:
-            transfers.append(run_transfer(root.dataset(dataset, get_method("PCL").variant), t4, seed, device))
-            log(f"{dataset} seed {seed} transfer on {t4.name}: {transfers[-1]}")
-        seed_orders = {}
-        if "PCL" in methods:
-            seed_orders[tuple(t.name for t in tasks[1:])] = _metrics(per_method["PCL"][-1]["records"])
-        for order in orders:
-            chain = load_catalog(tasks_dir, dataset, order=order)
-            run = run_chain(root.dataset(dataset, order_variant(order)), chain, seed, device)
-            seed_orders[tuple(order)] = _metrics(run["records"])
-            log(f"{dataset} seed {seed} PCL order {','.join(order)} done ({time.perf_counter() - t0:.0f} s)")
-        per_order.append(seed_orders)
-    out = summarize(tasks, methods, per_method, per_order)
-    if transfers:
-        out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
-    return out
+    setup_seeds(home, dataset, tasks, seeds, data=data, encoder=encoder, device=device, scale=scale, log=log)
+    per_method = {name: run_method(home, dataset, tasks, seeds, name, device=device, log=log) for name in methods}
+    orders = run_orders(home, dataset, tasks_dir, seeds[:order_seeds], device=device, max_orders=max_orders, log=log) \
+        if "PCL" in methods else []
+    transfers = run_transfers(home, dataset, tasks, seeds, device=device, log=log) \
+        if "PCL" in methods and transfer else []
+    return summarize(tasks, per_method, orders, transfers)
 
 
 def _metrics(records: list[dict]) -> dict[str, float]:
@@ -151,11 +216,13 @@ def _metrics(records: list[dict]) -> dict[str, float]:
     return {r["name"]: float(r["metrics"][r["metric"]]) for r in records[1:]}
 
 
-def summarize(tasks: list[TaskSpec], methods: list[str], per_method: dict[str, list[dict]],
-              per_order: list[dict]) -> dict:
+def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: list[dict],
+              transfers: list[dict]) -> dict:
+    """The dataset's entry of study.json from every method's runs, the order runs and the transfers.
+    Beside the issue's keys: "baselines" (each task's trivial baseline and, for classification,
+    the bag-of-items logistic regression, from the same test rows) and "backbone_lrs"."""
     out_methods, cold = {}, {}
-    for name in methods:
-        runs = per_method[name]
+    for name, runs in per_method.items():
         task_rows, cold_rows = {}, {}
         for k, task in enumerate(tasks[1:], start=1):
             values = [float(run["records"][k]["metrics"][task.metric]) for run in runs]
@@ -168,33 +235,67 @@ def summarize(tasks: list[TaskSpec], methods: list[str], per_method: dict[str, l
         out_methods[name] = {
             "tasks": task_rows,
             "forgetting_max_abs_change": max(float(run["report"]["forgetting"]["max_abs_change"]) for run in runs),
+            "forgetting_by_task": {task: max(forgetting_by_task(run["report"]["forgetting"]["matrix"])[k]
+                                             for run in runs) for k, task in enumerate(t.name for t in tasks)},
             "stored_params": int(statistics.mean(run["stored_params"] for run in runs)),
             "train_seconds": statistics.mean(run["train_seconds"] for run in runs),
         }
         cold[name] = cold_rows
-    catalog = tuple(t.name for t in tasks[1:])
-    order: dict[str, float] = {}
-    changes: dict[str, list[float]] = {name: [] for name in catalog}
-    for seed_orders in per_order:
-        base = seed_orders.get(catalog)
+    out = {"methods": out_methods, "order": order_changes(tasks, per_method.get("PCL", []), orders),
+           "cold_start": cold, "transfer": None, "baselines": trivial_baselines(tasks, per_method),
+           "backbone_lrs": {name: runs[0]["backbone_lrs"] for name, runs in per_method.items() if runs[0]["backbone_lrs"]}}
+    if transfers:
+        out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
+        out["transfer"]["curves"] = transfers[0]["curves"]
+    return out
+
+
+def forgetting_by_task(matrix: list[list[float | None]]) -> list[float]:
+    """Per task j: max over later rows i of |matrix[i][j] - matrix[j][j]| (0 for the last task)."""
+    return [max((abs(matrix[i][j] - matrix[j][j]) for i in range(j + 1, len(matrix))), default=0.0)
+            for j in range(len(matrix))]
+
+
+def order_changes(tasks: list[TaskSpec], pcl_runs: list[dict], orders: list[dict]) -> dict[str, float]:
+    """Per task: mean over the order runs of |metric(order) - metric(catalog)| / metric(catalog),
+    the catalog-order metric being PCL's run of the same seed."""
+    catalog = {run["seed"]: _metrics(run["records"]) for run in pcl_runs}
+    changes: dict[str, list[float]] = {t.name: [] for t in tasks[1:]}
+    for run in orders:
+        base = catalog.get(run["seed"])
         if base is None:
             continue
-        for key, metrics in seed_orders.items():
-            if key == catalog:
-                continue
-            for task, value in metrics.items():
-                if base[task] != 0:
-                    changes[task].append(abs(value - base[task]) / abs(base[task]))
-    order = {task: statistics.mean(v) for task, v in changes.items() if v}
-    return {"methods": out_methods, "order": order, "cold_start": cold, "transfer": None}
+        for task, value in run["metrics"].items():
+            if base[task] != 0:
+                changes[task].append(abs(value - base[task]) / abs(base[task]))
+    return {task: statistics.mean(v) for task, v in changes.items() if v}
+
+
+def trivial_baselines(tasks: list[TaskSpec], per_method: dict[str, list[dict]]) -> dict:
+    """Per task, from any method's eval records (they share the test rows): the trivial baseline
+    (popularity / majority class) and, for classification, the logistic-regression reference."""
+    runs = next(iter(per_method.values()), [])
+    out = {}
+    for k, task in enumerate(tasks[1:], start=1):
+        records = [run["records"][k] for run in runs]
+        if not records:
+            continue
+        values = [float(r["baselines"][task.metric]) for r in records]
+        row = {"name": records[0].get("baseline_name", "trivial"), "mean": statistics.mean(values), "per_seed": values}
+        if all("reference" in r for r in records):
+            ref = [float(r["reference"]["metrics"][task.metric]) for r in records]
+            row["reference"] = {"name": records[0]["reference"]["name"], "mean": statistics.mean(ref), "per_seed": ref}
+        out[task.name] = row
+    return out
 
 
 def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int], methods: list[str] | None = None,
               *, data_paths: dict[str, Path | None] | None = None, encoder=None, device: torch.device = CPU,
-              scale: float = 1.0, max_orders: int | None = None, transfer: bool = True, log=print) -> dict:
+              scale: float = 1.0, max_orders: int | None = None, order_seeds: int = 1, transfer: bool = True,
+              log=print) -> dict:
     """The whole study: {"seeds": [...], "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
     return {"seeds": list(seeds), "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
-                        scale=scale, max_orders=max_orders, transfer=transfer, log=log)
+                        scale=scale, max_orders=max_orders, order_seeds=order_seeds, transfer=transfer, log=log)
         for ds in datasets}}

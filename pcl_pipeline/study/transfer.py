@@ -52,12 +52,14 @@ def bag_of_items(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
 
 def fit_mlp(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor], n_classes: int, seed: int,
             epochs: int = 60, patience: int = 8, hidden: int = 64) -> dict:
-    """The same MLP for every input; the epoch with the best validation log-loss gives test accuracy."""
+    """The same MLP for every input; the epoch with the best validation log-loss gives test accuracy.
+    "curve" is the learning curve on validation (log-loss and accuracy per epoch)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     mlp = nn.Sequential(nn.Linear(x["train"].shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
     opt = torch.optim.Adam(mlp.parameters(), lr=1e-3)
     best = {"valid_loss": float("inf"), "accuracy": 0.0, "epoch": -1}
+    curve = []
     for epoch in range(epochs):
         mlp.train()
         for idx in torch.randperm(len(x["train"]), generator=gen).split(64):
@@ -66,13 +68,16 @@ def fit_mlp(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor], n_classes: i
             opt.step()
         mlp.eval()
         with torch.no_grad():
-            loss = nn.functional.cross_entropy(mlp(x["valid"]), y["valid"]).item()
+            valid_scores = mlp(x["valid"])
+            loss = nn.functional.cross_entropy(valid_scores, y["valid"]).item()
+            curve.append({"epoch": epoch + 1, "valid_loss": loss,
+                          "valid_accuracy": (valid_scores.argmax(1) == y["valid"]).float().mean().item()})
             if loss < best["valid_loss"]:
                 acc = (mlp(x["test"]).argmax(1) == y["test"]).float().mean().item()
                 best = {"valid_loss": loss, "accuracy": acc, "epoch": epoch}
         if epoch - best["epoch"] >= patience:
             break
-    return best
+    return {**best, "curve": curve}
 
 
 def transfer_task(tasks: list[TaskSpec]) -> TaskSpec | None:
@@ -81,12 +86,23 @@ def transfer_task(tasks: list[TaskSpec]) -> TaskSpec | None:
     return found[-1] if found else None
 
 
+def export_representations(store: DatasetStore, tasks: list[TaskSpec], device: torch.device) -> dict[str, int]:
+    """Every task's user representations (tasks after T1) as Parquet in the store; rows per task."""
+    rows = {}
+    for task in tasks[1:]:
+        _, _, table = user_representations(store, task, device)
+        store.save_user_repr(task.name, table)
+        rows[task.name] = table.num_rows
+    return rows
+
+
 def run_transfer(store: DatasetStore, task: TaskSpec, seed: int, device: torch.device) -> dict:
-    """{"raw": accuracy, "pcl": accuracy} on the test split, and the exported representations."""
-    reprs, targets, table = user_representations(store, task, device)
-    store.save_user_repr(task.name, table)
+    """{"raw": accuracy, "pcl": accuracy} on the test split, and "curves" (the validation
+    learning curve of each input)."""
+    reprs, targets, _ = user_representations(store, task, device)
     model_cfg = store.load_backbone(torch.device("cpu"))[0].cfg
     data = store.task_data(task, model_cfg.n_items, model_cfg.max_len)
     raw = {name: bag_of_items(getattr(data, name).inputs, model_cfg.n_items) for name in SPLITS}
-    return {"raw": fit_mlp(raw, targets, data.n_targets, seed)["accuracy"],
-            "pcl": fit_mlp(reprs, targets, data.n_targets, seed)["accuracy"]}
+    fits = {"raw": fit_mlp(raw, targets, data.n_targets, seed), "pcl": fit_mlp(reprs, targets, data.n_targets, seed)}
+    return {**{key: fit["accuracy"] for key, fit in fits.items()},
+            "curves": {key: fit["curve"] for key, fit in fits.items()}}

@@ -74,7 +74,7 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(
-    params: list[torch.nn.Parameter],
+    params: list[torch.nn.Parameter] | list[dict],
     step: Callable[[object], tuple[torch.Tensor, int]],
     batches: Callable[[torch.Generator], Iterable[object]],
     validate: Callable[[], float],
@@ -86,12 +86,18 @@ def fit(
 ) -> FitResult:
     """Train `params` with Adam; after every epoch validate, keep the best state, checkpoint.
 
+    `params` is a list of parameters (all at cfg.lr) or of Adam parameter groups, a group's own
+    "lr" being its base rate (e.g. a backbone fine-tuned slower than a fresh head); the schedule
+    (warm-up, plateau cuts) scales every group's base rate alike.
+
     step(batch) returns (loss, number of sequences in the batch); batches(generator) yields one
     epoch of batches in an order drawn from `generator` (seeded per epoch, so a resumed run sees
     the same order). Model selection uses `validate()` only: test data never reaches this loop.
     """
     seed_everything(cfg.seed)
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"]
     result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
     start_epoch = 1
     schedule = {"cuts": 0, "last_cut": 0}  # plateau cuts so far and the epoch of the last one
@@ -119,9 +125,10 @@ def fit(
         if epoch - result.best_epoch > cfg.patience and result.best_score > float("-inf"):
             result.stop_reason = "patience"
             break
-        lr = cfg.lr * cfg.lr_scale(epoch, schedule["cuts"])
+        scale = cfg.lr_scale(epoch, schedule["cuts"])
+        lr = cfg.lr * scale
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["base_lr"] * scale
         t0 = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         total, n_batches = 0.0, 0

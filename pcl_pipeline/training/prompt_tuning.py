@@ -39,33 +39,50 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return counts.sum() / (n_classes * counts)
 
 
-def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, *, seed: int,
-              device: torch.device, fingerprint: str, checkpoint: Path | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """Train the task's parts with the backbone frozen; keep the best validation `metric`."""
-    seed_everything(seed)
-    model.to(device)
-    train = data.train
+def task_loss(model: PCLTaskModel, data: TaskData, params: TaskParams,
+              device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(inputs, targets) of one batch of this task: cross-entropy over the task's targets
+    (padding is never a target; classification weighted by inverse class frequency when asked)."""
     weight = None
     if data.kind == "classification" and params.class_balanced:
-        weight = class_weights(train.targets, data.n_targets).to(device)
+        weight = class_weights(data.train.targets, data.n_targets).to(device)
 
-    def batches(generator: torch.Generator):
-        for idx in batch_indices(len(train), params.batch_size, generator):
-            yield train.inputs[idx].to(device), train.targets[idx].to(device)
-
-    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        inputs, targets = batch
+    def loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         model.train()
         with autocast(device):
             logits = model(inputs)
+        logits = logits.float()
         if data.kind == "item_rec":
-            logits = logits.float()
-            logits[:, 0] = float("-inf")  # padding is never a target
-        return F.cross_entropy(logits.float(), targets, weight=weight), inputs.shape[0]
+            logits[:, 0] = float("-inf")
+        return F.cross_entropy(logits, targets, weight=weight)
+    return loss
 
-    def get_state() -> dict[str, torch.Tensor]:
-        return model.task_state()
+
+def train_batches(split: Split, batch_size: int, generator: torch.Generator, device: torch.device):
+    """One epoch of (inputs, targets) batches of `split`, in an order drawn from `generator`."""
+    for idx in batch_indices(len(split), batch_size, generator):
+        yield split.inputs[idx].to(device), split.targets[idx].to(device)
+
+
+def parameter_groups(model: PCLTaskModel, params: TaskParams) -> list[dict]:
+    """The task's parts at params.lr; a backbone that trains at params.backbone_lr (None: params.lr)."""
+    groups = [{"params": model.part_parameters()}]
+    if model.train_backbone:
+        groups.append({"params": list(model.backbone.parameters()), "lr": params.backbone_lr or params.lr})
+    return groups
+
+
+def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, *, seed: int,
+              device: torch.device, fingerprint: str, checkpoint: Path | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Train the task's parts (and the backbone, for methods that train it); keep the best
+    validation `metric`."""
+    seed_everything(seed)
+    model.to(device)
+    loss = task_loss(model, data, params, device)
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        return loss(*batch), batch[0].shape[0]
 
     def set_state(state: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(state, strict=False)
@@ -73,8 +90,9 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
                       weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
                       validate_initial=data.kind == "item_rec" and model.item_prior is not None)
-    result = fit(model.trainable_parameters(), step, batches,
+    result = fit(parameter_groups(model, params), step,
+                 lambda generator: train_batches(data.train, params.batch_size, generator, device),
                  lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
-                 get_state, set_state, loop, checkpoint, on_epoch)
+                 model.task_state, set_state, loop, checkpoint, on_epoch)
     model.eval()
     return result

@@ -1,0 +1,148 @@
+"""The reproduction study as the asset group `study` (pcl_pipeline/study does the work):
+
+    study/<ds>_setup            per seed: data, task texts and the pretrained backbone
+    study/<ds>_<method>         one method's chain T2..Tk on every seed (PCL, baselines, ablations)
+    study/<ds>_task_orders      PCL over every other order of T2..Tk
+    study/<ds>_transfer         every task's PCL user representations (Parquet) and the transfer MLP
+    study/report                study.json, the Markdown report with the verdicts, the charts
+
+Not part of `make run`: `make study` materializes the group with the `study` job, whose steps run
+PCL_STUDY_WORKERS at once (each with its share of the cores). Every step writes its results under
+$PCL_HOME/study/results/<ds>/ and its artifacts under $PCL_HOME/study/seed-<seed>/.
+"""
+
+import statistics
+from pathlib import Path
+
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+
+from assets import keys
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.methods.registry import METHODS, get_method
+from pcl_pipeline.study.report import render_markdown, verdicts, write_study
+from pcl_pipeline.study.run import run_method, run_orders, run_transfers, seed_root, setup_seeds, summarize
+from resources.compute import TorchResource
+from resources.experiment import ExperimentResource
+from resources.store import StoreResource
+from resources.study import StudyResource
+from resources.text import TextEncoderResource
+
+STUDY_CODE_VERSION = "1"
+KINDS = {"pytorch", "json"}
+
+
+def _log(context: AssetExecutionContext):
+    return lambda line: context.log.info(line)
+
+
+def setup_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
+    @asset(key=keys.study_setup(ds), group_name=keys.STUDY_GROUP, code_version=STUDY_CODE_VERSION, kinds=KINDS)
+    def setup(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
+              study: StudyResource, text_encoder: TextEncoderResource, torch_device: TorchResource) -> MaterializeResult:
+        """Per study seed: the dataset's tables, task texts and pretrained backbone (shared by every method)."""
+        threads = study.use_threads()
+        out = setup_seeds(Path(store.home), ds, tasks, study.seeds, data=experiment.data_path(ds),
+                          encoder=text_encoder.encoder(), device=torch_device.get_device(),
+                          scale=experiment.synthetic_scale, log=_log(context))
+        path = store.store().save_study_part(ds, "setup", out)
+        return MaterializeResult(metadata={
+            "seeds": MetadataValue.json(study.seeds), "torch_threads": threads, "source": experiment.source_label(ds),
+            "backbone_seconds": MetadataValue.json([round(s["backbone_seconds"], 1) for s in out]),
+            "results": MetadataValue.path(str(path))})
+
+    return setup
+
+
+def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
+    method = get_method(name)
+
+    @asset(key=keys.study_method(ds, name), deps=[keys.study_setup(ds)], group_name=keys.STUDY_GROUP,
+           code_version=STUDY_CODE_VERSION, kinds=KINDS, description=f"{name}: {method.summary}")
+    def method_runs(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
+                    torch_device: TorchResource) -> MaterializeResult:
+        threads = study.use_threads()
+        runs = run_method(Path(store.home), ds, tasks, study.seeds, name, device=torch_device.get_device(),
+                          log=_log(context))
+        path = store.store().save_study_part(ds, keys.method_slug(name), runs)
+        metadata = {f"{t.name}_{t.metric}": MetadataValue.float(statistics.mean(
+            float(run["records"][k]["metrics"][t.metric]) for run in runs)) for k, t in enumerate(tasks[1:], start=1)}
+        metadata.update({
+            "forgetting_max_abs_change": float(max(r["report"]["forgetting"]["max_abs_change"] for r in runs)),
+            "stored_params": int(runs[0]["stored_params"]), "torch_threads": threads,
+            "train_seconds_per_seed": MetadataValue.json([round(r["train_seconds"], 1) for r in runs]),
+            "artifacts": MetadataValue.json([str(seed_root(Path(store.home), r["seed"]).dataset(ds, method.variant)
+                                                 .variant_dir) for r in runs]),
+            "results": MetadataValue.path(str(path))})
+        if runs[0]["backbone_lrs"]:
+            metadata["backbone_lr"] = MetadataValue.json(runs[0]["backbone_lrs"])
+        return MaterializeResult(metadata=metadata)
+
+    return method_runs
+
+
+def orders_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
+    @asset(key=keys.study_orders(ds), deps=[keys.study_setup(ds)], group_name=keys.STUDY_GROUP,
+           code_version=STUDY_CODE_VERSION, kinds=KINDS)
+    def task_orders(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
+                    torch_device: TorchResource) -> MaterializeResult:
+        """PCL trained over every other order of the tasks after T1 (on the first order_seeds seeds)."""
+        study.use_threads()
+        runs = run_orders(Path(store.home), ds, Path(study.tasks_dir), study.seeds[:study.order_seeds],
+                          device=torch_device.get_device(), max_orders=study.max_orders, log=_log(context))
+        path = store.store().save_study_part(ds, "task_orders", runs)
+        return MaterializeResult(metadata={"orders": len(runs), "results": MetadataValue.path(str(path))})
+
+    return task_orders
+
+
+def transfer_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
+    @asset(key=keys.study_transfer(ds), deps=[keys.study_method(ds, "PCL")], group_name=keys.STUDY_GROUP,
+           code_version=STUDY_CODE_VERSION, kinds={"pytorch", "parquet"})
+    def transfer(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
+                 torch_device: TorchResource) -> MaterializeResult:
+        """Every task's PCL user representations as Parquet (user_idx, split, repr), readable from
+        DuckDB; the same MLP on the classification task from raw inputs and from them."""
+        study.use_threads()
+        runs = run_transfers(Path(store.home), ds, tasks, study.seeds, device=torch_device.get_device(),
+                             log=_log(context))
+        path = store.store().save_study_part(ds, "transfer", runs)
+        pcl = seed_root(Path(store.home), study.seeds[0]).dataset(ds, get_method("PCL").variant)
+        metadata = {"representations": MetadataValue.path(str(pcl.variant_dir / "repr")),
+                    "results": MetadataValue.path(str(path))}
+        if runs:
+            metadata.update({f"accuracy_{k}": MetadataValue.float(statistics.mean(r[k] for r in runs))
+                             for k in ("raw", "pcl")})
+        return MaterializeResult(metadata=metadata)
+
+    return transfer
+
+
+def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
+    deps = [key for ds in catalogs for key in
+            [keys.study_method(ds, m) for m in METHODS] + [keys.study_orders(ds), keys.study_transfer(ds)]]
+
+    @asset(key=keys.study_report(), deps=deps, group_name=keys.STUDY_GROUP, code_version=STUDY_CODE_VERSION,
+           kinds={"json", "markdown"})
+    def study_report(store: StoreResource, study: StudyResource) -> MaterializeResult:
+        """study.json ({"seeds", "datasets": {ds: methods, order, cold_start, transfer}}), the Markdown
+        report with one verdict per claim of the paper, and its charts."""
+        root = store.store()
+        content = {"seeds": list(study.seeds), "datasets": {}}
+        for ds, tasks in catalogs.items():
+            per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in METHODS}
+            content["datasets"][ds] = summarize(tasks, per_method, root.load_study_part(ds, "task_orders"),
+                                                root.load_study_part(ds, "transfer"))
+        markdown = write_study(Path(store.home), content, study.markdown_path())
+        return MaterializeResult(metadata={
+            "verdicts": MetadataValue.json({claim: text for claim, _, text in verdicts(content)}),
+            "report": MetadataValue.md(render_markdown(content)),
+            "study_json": MetadataValue.path(str(root.study_json)), "markdown": MetadataValue.path(str(markdown))})
+
+    return study_report
+
+
+def study_assets(catalogs: dict[str, list[TaskSpec]]) -> list[AssetsDefinition]:
+    per_dataset = [a for ds, tasks in catalogs.items() for a in
+                   [setup_asset(ds, tasks)] + [method_asset(ds, tasks, m) for m in METHODS]
+                   + [orders_asset(ds, tasks), transfer_asset(ds, tasks)]]
+    return per_dataset + [report_asset(catalogs)]

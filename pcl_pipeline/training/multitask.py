@@ -1,0 +1,87 @@
+"""Joint training of several tasks on one shared, trainable backbone (the MTL baseline).
+
+One step draws a batch of every task and sums their losses; an epoch lasts as long as the
+task with the most batches (the others start over). Model selection on validation: the mean
+over tasks of each task's relative gain over its initial validation score (the tasks' metrics
+have different scales, so raw scores cannot be averaged). Each task's parts train at its own lr,
+the backbone at `backbone_lr`; the loop's schedule (epochs, patience, weight decay) is the first
+task's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from pcl_pipeline.catalog import TaskParams
+from pcl_pipeline.data.splits import TaskData
+from pcl_pipeline.model.pcl import PCLTaskModel
+from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
+from pcl_pipeline.training.prompt_tuning import task_loss, train_batches, validation_score
+
+
+def relative_gain(score: float, initial: float) -> float:
+    """(score - initial) / |initial|; the raw difference when initial is 0."""
+    return (score - initial) / abs(initial) if initial != 0 else score - initial
+
+
+def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list[TaskParams], metrics: list[str], *,
+                 backbone_lr: float, seed: int, device: torch.device, fingerprint: str,
+                 checkpoint: Path | None = None, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Train every model's parts and their one shared backbone together; keep the best state."""
+    backbone = models[0].backbone
+    if any(m.backbone is not backbone or not m.train_backbone for m in models):
+        raise ValueError("joint training needs one trainable backbone shared by every task model")
+    seed_everything(seed)
+    for model in models:
+        model.to(device)
+    losses = [task_loss(m, d, p, device) for m, d, p in zip(models, datas, params)]
+
+    def scores() -> list[float]:
+        return [validation_score(m, d, d.valid, metric, device, p.select_on)
+                for m, d, p, metric in zip(models, datas, params, metrics)]
+
+    initial = scores()
+
+    def validate() -> float:
+        return sum(relative_gain(s, s0) for s, s0 in zip(scores(), initial)) / len(models)
+
+    def batches(generator: torch.Generator):
+        n_batches = [-(-len(d.train) // p.batch_size) for d, p in zip(datas, params)]
+        iterators = [train_batches(d.train, p.batch_size, generator, device) for d, p in zip(datas, params)]
+        for _ in range(max(n_batches)):
+            step_batches = []
+            for i, (d, p) in enumerate(zip(datas, params)):
+                batch = next(iterators[i], None)
+                if batch is None:  # this task ran out: start it over, in a new drawn order
+                    iterators[i] = train_batches(d.train, p.batch_size, generator, device)
+                    batch = next(iterators[i])
+                step_batches.append(batch)
+            yield step_batches
+
+    def step(step_batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, int]:
+        total = sum(loss(inputs, targets) for loss, (inputs, targets) in zip(losses, step_batches))
+        return total, sum(inputs.shape[0] for inputs, _ in step_batches)
+
+    def get_state() -> dict[str, torch.Tensor]:
+        state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+        for i, model in enumerate(models):
+            state.update({f"task{i}.{k}": v for k, v in model.task_state().items() if not k.startswith("backbone.")})
+        return state
+
+    def set_state(state: dict[str, torch.Tensor]) -> None:
+        backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")})
+        for i, model in enumerate(models):
+            prefix = f"task{i}."
+            model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=False)
+
+    groups = [{"params": m.part_parameters(), "lr": p.lr} for m, p in zip(models, params)]
+    groups.append({"params": list(backbone.parameters()), "lr": backbone_lr})
+    first = params[0]
+    loop = LoopConfig(epochs=first.epochs, patience=first.patience, lr=backbone_lr, weight_decay=first.weight_decay,
+                      seed=seed, fingerprint=fingerprint, validate_initial=True)
+    result = fit(groups, step, batches, validate, get_state, set_state, loop, checkpoint, on_epoch)
+    for model in models:
+        model.eval()
+    return result

@@ -1,0 +1,27 @@
+"""What the reproduction study runs: its seeds, the catalog it permutes, how many steps at once."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+from dagster import ConfigurableResource
+
+
+class StudyResource(ConfigurableResource):
+    tasks_dir: str  # the catalog (the task-order study reloads it in every order)
+    seeds: list[int] = [0, 1, 2]  # PCL_STUDY_SEEDS
+    workers: int = 2  # PCL_STUDY_WORKERS: study steps at once (the study job's max_concurrent)
+    order_seeds: int = 1  # the task-order study runs on the first this-many seeds
+    max_orders: Optional[int] = None  # at most this many non-catalog orders (None: every permutation)
+    markdown: Optional[str] = None  # PCL_STUDY_MARKDOWN; None: $PCL_HOME/reports/study.md
+
+    def use_threads(self) -> int:
+        """Give this step its share of the CPU cores (steps run `workers` at once); the count."""
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        torch.set_num_threads(threads)
+        return threads
+
+    def markdown_path(self) -> Path | None:
+        return Path(self.markdown) if self.markdown else None
