@@ -12,11 +12,12 @@ from assets.text import text_asset
 from pcl_pipeline.catalog import TaskSpec
 
 
-def dataset_assets(ds: str, tasks: list[TaskSpec]) -> list[AssetsDefinition]:
-    """The whole graph of one dataset for its catalog (tasks in order, T1 first)."""
+def dataset_assets(ds: str, tasks: list[TaskSpec], source_version: str = "") -> list[AssetsDefinition]:
+    """The whole graph of one dataset for its catalog (tasks in order, T1 first); source_version
+    identifies what raw_logs reads (data folder listing or embedded seed and scale)."""
     t1, auto = tasks[0], pcl_condition()
     return (
-        data_assets(ds, tasks, auto)
+        data_assets(ds, tasks, auto, source_version)
         + [text_asset(ds, task, auto) for task in tasks]
         + [backbone_asset(ds, t1, auto)]
         + [prompt_asset(ds, tasks[: k + 1], auto) for k in range(1, len(tasks))]
@@ -25,7 +26,8 @@ def dataset_assets(ds: str, tasks: list[TaskSpec]) -> list[AssetsDefinition]:
     )
 
 
-def all_assets(catalogs: dict[str, list[TaskSpec]]) -> list[AssetsDefinition]:
+def all_assets(catalogs: dict[str, list[TaskSpec]], source_versions: dict[str, str] | None = None) -> list[AssetsDefinition]:
     """Every dataset's graph and the summary over their reports."""
-    per_dataset = [a for ds, tasks in catalogs.items() for a in dataset_assets(ds, tasks)]
+    source_versions = source_versions or {}
+    per_dataset = [a for ds, tasks in catalogs.items() for a in dataset_assets(ds, tasks, source_versions.get(ds, ""))]
     return per_dataset + [summary_asset(list(catalogs), report_condition())]

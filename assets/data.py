@@ -40,11 +40,13 @@ def _results(outcomes: list[CheckOutcome]) -> list[AssetCheckResult]:
     return [AssetCheckResult(check_name=o.name, passed=o.passed, metadata=check_metadata(o)) for o in outcomes]
 
 
-def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsDefinition]:
+def data_assets(ds: str, tasks: list[TaskSpec], automation=None, source_version: str = "") -> list[AssetsDefinition]:
     t1 = tasks[0]
 
-    @asset(key=keys.raw_logs(ds), group_name=ds, code_version=DATA_CODE_VERSION, automation_condition=automation,
-           kinds=TABLE_KINDS)
+    # the source is part of raw_logs' version: another folder, changed files, another seed or scale
+    # make it stale, so `make run` (which runs only what is missing or stale) reads it again
+    @asset(key=keys.raw_logs(ds), group_name=ds, code_version=f"{DATA_CODE_VERSION}-{source_version}".rstrip("-"),
+           automation_condition=automation, kinds=TABLE_KINDS)
     def raw_logs(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                  duckdb: DuckDBResource) -> MaterializeResult:
         """The dataset's files in their official format (real folder or embedded default), read,
@@ -53,6 +55,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
         with duckdb.get_connection() as con:
             info = stages.ingest_raw(con, data, experiment.data_path(ds), seed=experiment.seed,
                                      scale=experiment.synthetic_scale)
+            skipped = stages.check_applicability(con, data, tasks)
             files = data.raw_tables()
             t1_table = data.raw_dir / f"{t1.label.source}.parquet"  # absent: interactions will say so
             shown = preview(con, t1_table if t1_table.exists() else files[0])
@@ -62,11 +65,18 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None) -> list[AssetsD
                                            "FROM read_parquet(?)", [str(t1_table)]).fetchall()[0]
                 counts = {f"users_in_{t1_table.stem}": users, f"items_in_{t1_table.stem}": items}
         context.log.info("read %s (%s): %s", info["folder"], info["format"], info["rows"])
+        tolerated = {f"{file}: {what}": n for file, found in info["tolerated"].items() for what, n in found.items()}
+        for what, n in tolerated.items():
+            context.log.warning("tolerated %s: %d", what, n)
+        for name, why in skipped.items():
+            context.log.warning("%s/%s is not applicable to this data and will be skipped: %s", ds, name, why)
         return MaterializeResult(
             metadata={"dagster/row_count": sum(info["rows"].values()), "source": experiment.source_label(ds), **counts,
+                      "tolerated": MetadataValue.json(tolerated), "not_applicable": MetadataValue.json(skipped),
                       "format": info["format"], "rows_per_table": MetadataValue.json(info["rows"]),
                       "files": MetadataValue.json(info["files"]), "preview": shown},
-            data_version=DataVersion(file_sha256(*files)),
+            # the seed decides splits and ties downstream: part of the version even when the files are equal
+            data_version=DataVersion(fingerprint(file_sha256(*files), experiment.seed)),
         )
 
     @asset(key=keys.interactions(ds), deps=[keys.raw_logs(ds)], group_name=ds,
@@ -117,6 +127,13 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
         """One task's rows: the user's T1 sequence as input, its labels, and user-level splits."""
         data = store.dataset(ds)
         paths = data.task_data_paths(task.name)
+        reason = stages.not_applicable(data, task)
+        if reason is not None:  # skipped, visibly: nothing is built, the later assets of the task skip too
+            return MaterializeResult(
+                metadata={"status": "not_applicable", "reason": reason, "task_file": MetadataValue.path(task.file)},
+                check_results=[AssetCheckResult(check_name=name, passed=True, metadata={"skipped": reason})
+                               for name in task_data_check_names(task.kind)],
+                data_version=DataVersion(fingerprint("not_applicable", reason)))
         with duckdb.get_connection() as con:
             rows = stages.task_data(con, data, task, t1, seed=experiment.seed)
             outcomes = check_task_data(con, paths, task.kind, data.sequences)

@@ -6,7 +6,8 @@ from dagster import AssetsDefinition, DataVersion, MaterializeResult, MetadataVa
 from assets import keys
 from assets.metadata import flat_metrics, metrics_table
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.stages.evaluate import evaluate_task
+from pcl_pipeline.stages.data import applicable_chain, not_applicable
+from pcl_pipeline.stages.evaluate import evaluate_task, not_applicable_record
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.store import StoreResource
@@ -29,7 +30,12 @@ def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinit
         """Test metrics of this task, its trivial baseline on the same split, the cold-start slice, and
         the earlier tasks' metrics measured again from what is stored now."""
         data = store.dataset(ds)
-        result = evaluate_task(data, chain, torch_device.get_device())
+        reason = not_applicable(data, task)
+        if reason is not None:
+            data.save_eval(task.name, not_applicable_record(task, reason))
+            return MaterializeResult(metadata={"status": "not_applicable", "reason": reason},
+                                     data_version=DataVersion(fingerprint("not_applicable", reason)))
+        result = evaluate_task(data, applicable_chain(data, chain), torch_device.get_device())
         data.save_eval(task.name, result)
         metadata = {**flat_metrics(result),
                     "metrics": metrics_table(result["metrics"], result["baselines"], result["baseline_name"]),

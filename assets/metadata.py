@@ -1,6 +1,7 @@
 """Metadata shown in the Dagster UI: previews, metric tables beside baselines, curves."""
 
 import base64
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -51,10 +52,23 @@ def curve(png: bytes) -> MetadataValue:
     return MetadataValue.md(f"![training curve](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
 
 
-def epoch_logger(context, score_name: str) -> Callable[[dict], None]:
-    """on_epoch callback: one line per epoch in the run's log."""
+def epoch_logger(context, score_name: str, max_epochs: int | None = None) -> Callable[[dict], None]:
+    """on_epoch callback: one line per epoch in the run's log, and on a terminal a progress bar
+    over the epochs (max_epochs is the cap; early stopping ends the bar sooner)."""
+    bar = None
+
     def log(record: dict) -> None:
+        nonlocal bar
         context.log.info(f"epoch {record['epoch']}: loss {record['loss']:.4f} {score_name} {record['valid']:.4f}")
+        if max_epochs and sys.stderr.isatty():
+            if bar is None:
+                from tqdm import tqdm
+
+                bar = tqdm(total=max_epochs, desc=context.asset_key.to_user_string(), unit="epoch", leave=False)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", valid=f"{record['valid']:.4f}")
+            if record["epoch"] >= max_epochs:
+                bar.close()
     return log
 
 

@@ -6,6 +6,7 @@ from assets import keys
 from assets.backbone import MODEL_CODE_VERSION, MODEL_KINDS
 from assets.metadata import curve, epoch_logger
 from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.prompt import previous_prompt_task, train_prompt
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
@@ -33,9 +34,15 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                torch_device: TorchResource) -> MaterializeResult:
         """This task's position-wise prompt, contextual-prompt module and adapter, trained on the frozen backbone."""
         data = store.dataset(ds)
+        reason = stages.not_applicable(data, task)
+        if reason is not None:
+            return MaterializeResult(metadata={"status": "not_applicable", "reason": reason},
+                                     data_version=DataVersion(fingerprint("not_applicable", reason)))
+        now = stages.applicable_chain(data, chain)  # a skipped earlier task is no link of the chain
+        inherited = previous_prompt_task(now)
         init_from, lineage = None, {}
-        if previous is not None:
-            prev_key = keys.prompt(ds, previous.name)
+        if inherited is not None:
+            prev_key = keys.prompt(ds, inherited.name)
             run_id = _latest_run(context, prev_key)
             init_from = {"asset": prev_key.to_user_string(), "run_id": run_id}
             lineage["init_from"] = MetadataValue.asset(prev_key)
@@ -43,8 +50,9 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                 lineage["init_from_run"] = MetadataValue.dagster_run(run_id)
         else:
             lineage["init_from"] = MetadataValue.text("none: p_2 starts random (N(0, 0.02^2))")
-        trained = train_prompt(data, chain, seed=experiment.seed, device=torch_device.get_device(),
-                               init_from=init_from, on_epoch=epoch_logger(context, f"valid {task.metric}"))
+        trained = train_prompt(data, now, seed=experiment.seed, device=torch_device.get_device(),
+                               init_from=init_from, on_epoch=epoch_logger(context, f"valid {task.metric}",
+                                                                                task.task_params.epochs))
         data.save_curve(task.name, trained.curve_png)
         manifest = data.save_task_parts(task.name, trained.model, trained.manifest)
         return MaterializeResult(

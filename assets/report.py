@@ -4,11 +4,11 @@ from dagster import AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from assets import keys
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.stages.report import build_report, summary_markdown
+from pcl_pipeline.stages.report import build_report, not_applicable_tasks, summary_markdown
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
 
-REPORT_CODE_VERSION = "2"  # 2: the matrix comes from each eval's measured row
+REPORT_CODE_VERSION = "3"  # 2: the matrix comes from each eval's measured row; 3: not-applicable tasks
 
 
 def report_asset(ds: str, tasks: list[TaskSpec], automation=None) -> AssetsDefinition:
@@ -25,6 +25,7 @@ def report_asset(ds: str, tasks: list[TaskSpec], automation=None) -> AssetsDefin
             "max_abs_change": float(part["forgetting"]["max_abs_change"]),
             "forgetting_matrix": MetadataValue.json(part["forgetting"]),
             "lineage": MetadataValue.json(part["lineage"]), "chain": chain,
+            "not_applicable": MetadataValue.json(not_applicable_tasks(part)),
             "summary": MetadataValue.md(summary_markdown({"wall_seconds": total, "datasets": {ds: part}})),
             "file": MetadataValue.path(str(data.report_path)),
         })

@@ -61,6 +61,10 @@ def main() -> None:
     full = time.perf_counter() - t0
     full_run = instance.get_runs(limit=1)[0].run_id
     steps = _step_table(instance, full_run)
+    t0 = time.perf_counter()
+    assert cli(["run"]) == 0  # right after: nothing is missing or stale
+    again = time.perf_counter() - t0
+    assert instance.get_runs(limit=1)[0].run_id == full_run, "the second make run launched a run"
 
     throughput = []
     defs = build_definitions(Settings.from_env())
@@ -88,6 +92,8 @@ def main() -> None:
     for step, seconds in add_steps:
         print(f"{step:<44} {seconds:>8.2f}")
     print(f"add-task end to end: {added:.1f} s = {added / full:.2f} x the full run ({full:.1f} s, the baseline)")
+    print(f"\n== a second make run right after the first (nothing stale) ==\n{again:.1f} s = "
+          f"{100 * again / full:.1f}% of the first run ({full:.1f} s, the baseline)")
     assert {s for s, _ in add_steps} == {"movielens__task_data_T5_age", "movielens__task_text_T5_age",
                                          "movielens__prompt_T5_age", "movielens__eval_T5_age", "movielens__report",
                                          "summary"}

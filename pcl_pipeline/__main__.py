@@ -14,6 +14,7 @@ from pathlib import Path
 from pcl_pipeline.errors import InputError, SettingsError
 from pcl_pipeline.settings import Settings
 from pcl_pipeline.store.artifact_store import ArtifactStore
+from pcl_pipeline.store.lock import LockHeld, home_lock
 
 
 def _instance():
@@ -22,31 +23,67 @@ def _instance():
     return DagsterInstance.get()  # $DAGSTER_HOME (the Makefile points it at dagster_home/)
 
 
-def materialize_selection(settings: Settings, selection=None) -> bool:
-    """Materialize the selected assets (the pipeline, without the study, by default) of the graph
-    built from `settings`."""
-    from dagster import materialize
+def run_config(total: int, verbose: bool) -> dict:
+    """Loggers of a CLI run: one line per finished asset; Dagster's own events only with -v
+    (the run's full event log is stored either way)."""
+    loggers = {"progress": {"config": {"total": total}}}
+    if verbose:
+        loggers["console"] = {"config": {"log_level": "DEBUG"}}
+    return {"loggers": loggers}
 
+
+def materialize_selection(settings: Settings, selection=None, verbose: bool = False) -> bool:
+    """Materialize the selected assets (the pipeline, without the study, by default) of the graph
+    built from `settings`, in this process, recorded in $DAGSTER_HOME like a UI run."""
     from pcl_pipeline.definitions import build_definitions, pipeline_selection
 
     defs = build_definitions(settings)
-    result = materialize(list(defs.assets), resources=defs.resources, instance=_instance(),
-                         selection=selection if selection is not None else pipeline_selection(), raise_on_error=False)
+    keys = list(selection) if selection is not None else sorted(pipeline_selection().resolve(defs.resolve_asset_graph()))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=_instance(), asset_selection=keys, raise_on_error=False,
+                                    run_config=run_config(len(keys), verbose))
     return result.success
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Materialize what is missing or stale (everything with --force), then print the summary and
+    the tasks this data could not serve."""
+    from pcl_pipeline.definitions import build_definitions, stale_keys
+
     settings = Settings.from_env()
-    t0 = time.perf_counter()
-    ok = materialize_selection(settings)
-    wall = time.perf_counter() - t0
-    summary_md = ArtifactStore(settings.home).summary_md
+    root = ArtifactStore(settings.home)
+    with home_lock(settings.home, "make run", wait=args.wait):
+        t0 = time.perf_counter()
+        selection = None
+        if not args.force:
+            selection = stale_keys(build_definitions(settings), _instance())
+            if not selection and root.summary_md.exists():
+                print("every asset is up to date (make run --force recomputes all); summary:")
+                print(root.summary_md.read_text(encoding="utf-8"))
+                _print_skipped(root)
+                return 0
+            print(f"materializing {len(selection)} missing or stale assets (--force: all)")
+        ok = materialize_selection(settings, selection, verbose=args.verbose)
+        wall = time.perf_counter() - t0
     if not ok:
         print(f"materialization failed after {wall:.1f} s; see the run's logs (make dev, Runs tab)", file=sys.stderr)
         return 1
-    print(summary_md.read_text(encoding="utf-8"))
-    print(f"whole graph materialized in {wall:.1f} s; summary: {summary_md.with_suffix('.json')}")
+    print(root.summary_md.read_text(encoding="utf-8"))
+    print(f"materialized in {wall:.1f} s; summary: {root.summary_md.with_suffix('.json')}")
+    _print_skipped(root)
     return 0
+
+
+def _print_skipped(root: ArtifactStore) -> None:
+    """The tasks the data could not serve, and why (they are in summary.json too)."""
+    import json
+
+    from pcl_pipeline.stages.report import not_applicable_tasks
+
+    summary = json.loads(root.summary_md.with_suffix(".json").read_text(encoding="utf-8"))
+    for ds, report in summary["datasets"].items():
+        for name, reason in not_applicable_tasks(report).items():
+            print(f"skipped {ds}/{name}: not applicable to this data: {reason}")
 
 
 def cmd_validate_task(args: argparse.Namespace) -> int:
@@ -83,7 +120,9 @@ def cmd_add_task(args: argparse.Namespace) -> int:
     selection = sorted(set(missing) | {keys.report(task.dataset), keys.summary()}, key=lambda k: k.to_user_string())
     print("materializing: " + ", ".join(k.to_user_string() for k in selection))
     t0 = time.perf_counter()
-    if not materialize_selection(settings, selection):
+    with home_lock(settings.home, "add-task", wait=args.wait):
+        ok = materialize_selection(settings, selection)
+    if not ok:
         print("materialization failed; see the run's logs", file=sys.stderr)
         return 1
     print(f"done in {time.perf_counter() - t0:.1f} s; summary: {ArtifactStore(settings.home).summary_md}")
@@ -99,7 +138,9 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     t0 = time.perf_counter()
-    with execute_job(reconstructable(definitions.study_job), instance=_instance()) as result:
+    with home_lock(settings.home, "study", wait=args.wait), \
+            execute_job(reconstructable(definitions.study_job), instance=_instance(),
+                        run_config=run_config(definitions.study_asset_count(settings), False)) as result:
         ok = result.success
     wall = time.perf_counter() - t0
     if not ok:
@@ -114,14 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="pcl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="materialize the whole graph of both datasets and print the summary")
+    run = sub.add_parser("run", help="materialize what is missing or stale in the graph of both datasets, print "
+                         "the summary")
+    run.add_argument("--force", action="store_true", help="recompute every asset, not only the missing or stale")
+    run.add_argument("-v", "--verbose", action="store_true", help="also print Dagster's DEBUG events")
     validate = sub.add_parser("validate-task", help="check a task file against the catalog it would join")
     validate.add_argument("file")
     add = sub.add_parser("add-task", help="add a task file to the catalog and materialize only its assets")
     add.add_argument("file")
     add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
-    sub.add_parser("study", help="the reproduction study (the Dagster job `study`): every method over "
+    study = sub.add_parser("study", help="the reproduction study (the Dagster job `study`): every method over "
                    "PCL_STUDY_SEEDS, the task-order study, transfer, study.json and the Markdown report")
+    for command in (run, add, study):
+        command.add_argument("--wait", action="store_true",
+                             help="wait for another run on the same PCL_HOME to finish instead of stopping")
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task, "study": cmd_study}
     try:
@@ -129,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LockHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -260,11 +260,40 @@ def test_missing_column_is_named_with_expected_header(con, tmp_path):
     assert err.field == "rating" and "userId,movieId,rating,timestamp" in err.expected
 
 
-def test_tenrec_missing_column(con, tmp_path):
-    header = VIDEO_HEADER.replace(",watching_times", "")
-    write(tmp_path, {"QB-video.csv": f"{header}\n1,2,1,0,0,0,3,1,2\n"})
+def test_tenrec_missing_required_column(con, tmp_path):
+    header = VIDEO_HEADER.replace(",click", "")
+    write(tmp_path, {"QB-video.csv": f"{header}\n1,2,0,0,0,3,1,1,2\n"})
     err = read_error(con, "tenrec", tmp_path)
-    assert err.field == "watching_times" and VIDEO_HEADER in err.expected
+    assert err.field == "click" and VIDEO_HEADER in err.expected and "optional: age" in err.expected
+
+
+def test_tenrec_lifelong_files_with_the_released_headers(con, tmp_path):
+    """The headers Tenrec ships: task_1 lacks the article categories and read_percentage, task_3
+    carries only ids, click and the profile; absent columns read as missing; `\\N` is missing."""
+    from pcl_pipeline.formats.tenrec import RELEASED_HEADERS
+
+    write(tmp_path, {
+        "task_0.csv": f"{RELEASED_HEADERS['task_0.csv']}\n1,2,1,0,0,0,\\N,1,1,2\n1,3,1,0,1,0,7,2.5,1,2\n",
+        "task_1.csv": f"{RELEASED_HEADERS['task_1.csv']}\n1,5,1,1,2,1,0,1,0,0\n",
+        "task_2.csv": f"{RELEASED_HEADERS['task_2.csv']}\n1,9,1,0,1,0,\\N,3,1,2\n",
+        "task_3.csv": f"{RELEASED_HEADERS['task_3.csv']}\n1,2,1,1,2\n",
+    })
+    src = read_source(con, "tenrec", tmp_path)
+    assert src.tolerated == {"task_0.csv": {"video_category \\N read as missing": 1},
+                             "task_2.csv": {"video_category \\N read as missing": 1}}
+    t0 = con.execute("SELECT video_category, watching_times FROM raw_task_0 ORDER BY line").fetchall()
+    assert t0 == [(None, 1.0), (7, 2.5)]
+    t1 = con.execute("SELECT user_id, item_id, click, gender, age, read, share, \"like\", follow, favorite, "
+                     "category_first, read_percentage FROM raw_task_1").fetchall()
+    assert t1 == [(1, 5, 1, 1, 2, 1, 0, 1, 0, 0, None, None)]
+    t3 = con.execute("SELECT user_id, item_id, click, gender, age, \"like\" FROM raw_task_3").fetchall()
+    assert t3 == [(1, 2, 1, 1, 2, None)]
+
+
+def test_tenrec_missing_token_in_a_required_field_is_an_error(con, tmp_path):
+    write(tmp_path, {"task_0.csv": f"{VIDEO_HEADER}\n1,2,1,0,0,0,3,1,1,2\n\\N,2,1,0,0,0,3,1,1,2\n"})
+    err = read_error(con, "tenrec", tmp_path)
+    assert (err.line, err.field, err.value) == (3, "user_id", "\\N") and "not an integer" in err.problem
 
 
 def test_non_numeric_id_reports_line_field_value(con, tmp_path):
@@ -311,10 +340,43 @@ def test_too_many_fields_reports_the_line(con, tmp_path):
     assert err.line == 2 and "5 fields" in err.problem
 
 
-def test_blank_line_between_rows(con, tmp_path):
-    ml1m(tmp_path, ratings_dat="1::10::5::978300760\n\n1::20::3::978302109\n")
+# --- what carries no data is tolerated, counted, and keeps line numbers true ----------------------
+
+
+def test_blank_lines_anywhere_are_skipped_counted_and_lines_stay_true(con, tmp_path):
+    ml1m(tmp_path, ratings_dat="\n1::10::5::978300760\n\n\n1::20::3::978302109\n\n2::10::4::978301968\n\n",
+         users_dat="\n" + ML1M_USERS)
+    src = read_source(con, "movielens", tmp_path)
+    assert [r[0] for r in rows(con, "raw_ratings")] == [2, 5, 7]  # the lines in the file
+    assert src.tolerated == {"ratings.dat": {"blank lines skipped": 4}, "users.dat": {"blank lines skipped": 1}}
+    # and an error after blank lines names its real line
+    ml1m(tmp_path, ratings_dat="1::10::5::978300760\n\n\n1::20::x::978302109\n")
     err = read_error(con, "movielens", tmp_path)
-    assert err.line == 2 and "blank line" in err.problem
+    assert (err.line, err.field, err.value) == (4, "rating", "x")
+
+
+def test_blank_line_before_a_header(con, tmp_path):
+    write(tmp_path, {"task_0.csv": f"\n{VIDEO_HEADER}\n1,2,1,0,0,0,3,1,1,2\n"})
+    src = read_source(con, "tenrec", tmp_path)
+    assert [r[0] for r in rows(con, "raw_task_0")] == [3]
+    assert src.tolerated == {"task_0.csv": {"blank lines skipped": 1}}
+
+
+def test_bom_crlf_spaces_and_empty_trailing_columns_are_tolerated_and_counted(con, tmp_path):
+    ratings = "\ufeffuserId,movieId,rating,timestamp,,,,\r\n1, 10 ,4.5,978300760,,,,\r\n2,20,3,978302109\r\n"
+    write(tmp_path, {"ratings.csv": ratings, "movies.csv": "movieId,title,genres\n10,A (1995),Comedy\n20,B,Drama\n"})
+    src = read_source(con, "movielens", tmp_path)
+    got = [r[1:] for r in rows(con, "raw_ratings")]
+    assert [(g[0], g[1]) for g in got] == [(1, 10), (2, 20)]
+    assert src.tolerated["ratings.csv"] == {"UTF-8 byte-order mark": 1, "CRLF line ends": 1,
+                                            "empty trailing header columns": 4,
+                                            "rows with empty trailing fields": 1, "rows with spaces around numbers": 1}
+
+
+def test_a_value_in_a_trailing_extra_field_is_still_an_error(con, tmp_path):
+    ml1m(tmp_path, ratings_dat="1::10::5::978300760::\n1::20::3::978302109::7\n")
+    err = read_error(con, "movielens", tmp_path)
+    assert err.line == 2 and "5 fields" in err.problem and err.value == "7"
 
 
 def test_invalid_utf8_reports_the_line(con, tmp_path):

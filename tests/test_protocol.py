@@ -530,12 +530,30 @@ def test_report_tasks_and_lineage_are_taken_from_the_records():
         {"task": "T3_gender", "init_from": None, "artifact_sha256": "c" * 64},
     ]
     t2 = report["tasks"][1]
-    assert t2 == {"name": "T2_rate_4plus", "kind": "item_rec", "order": 2, "metric": "hr@10", "metrics": M2,
+    assert t2 == {"status": "ok", "name": "T2_rate_4plus", "kind": "item_rec", "order": 2, "metric": "hr@10", "metrics": M2,
                   "baselines": {"ndcg@10": 0.05, "hr@10": 0.15}, "baseline_name": "popularity",
                   "cold_start": {"n": 0}, "trainable_params": 200, "wall_seconds": 3.0,
                   "init_from": INIT2, "n_test": 10}
     assert "cold_start" not in report["tasks"][2]  # absent in the record, absent in the report
     assert [t["name"] for t in report["tasks"]] == [t.name for t in TASKS]
+
+
+def test_a_not_applicable_task_is_listed_with_its_reason_and_left_out_of_the_matrix():
+    from pcl_pipeline.stages.evaluate import not_applicable_record
+    from pcl_pipeline.stages.report import not_applicable_tasks, summary_markdown
+
+    records = make_records()
+    reason = "its source table 'users' is not in this data (tables: movies, ratings)"
+    records[2] = not_applicable_record(TASKS[2], reason)
+    report = build_report(TASKS, records, "synthetic", "full")
+    assert report["tasks"][2] == {"name": "T3_gender", "kind": "classification", "order": 3, "metric": "accuracy",
+                                  "status": "not_applicable", "reason": reason}
+    assert [t["status"] for t in report["tasks"]] == ["ok", "ok", "not_applicable"]
+    assert report["forgetting"]["tasks"] == ["T1_next_item", "T2_rate_4plus"]
+    assert len(report["forgetting"]["matrix"]) == 2 and len(report["lineage"]) == 2
+    assert not_applicable_tasks(report) == {"T3_gender": reason}
+    assert f"| T3_gender | classification | accuracy | not applicable: {reason} |" in summary_markdown(
+        {"wall_seconds": 1.0, "datasets": {"movielens": report}})
 
 
 def test_summary_and_markdown():

@@ -17,10 +17,13 @@ from pcl_pipeline.synthetic.writer import atomic_files
 ML_FILES = ["ratings.dat", "users.dat", "movies.dat"]
 TENREC_FILES = ["task_0.csv", "task_1.csv", "task_2.csv", "task_3.csv"]
 VIDEO_HEADER = "user_id,item_id,click,follow,like,share,video_category,watching_times,gender,age"
-ARTICLE_HEADER = (
-    "user_id,item_id,click,follow,like,share,category_first,category_second,read,read_percentage,"
-    "favorite,gender,age"
-)
+# the lifelong headers as Tenrec releases them (literals: they pin the released layout)
+RELEASED = {
+    "task_0.csv": VIDEO_HEADER,
+    "task_1.csv": "user_id,item_id,click,gender,age,read,share,like,follow,favorite",
+    "task_2.csv": VIDEO_HEADER,
+    "task_3.csv": "user_id,item_id,click,gender,age",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +52,21 @@ def _ml_ratings(ml_dir: Path) -> np.ndarray:
     return _int_table(text.splitlines(), "::", 4)  # (rows, [user, movie, rating, ts])
 
 
-def _tenrec(tenrec_dir: Path, name: str) -> np.ndarray:
+class _Columns(dict):
+    """A Tenrec file's columns by header name (\\N, a missing value, read as -1); len = rows."""
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values())))
+
+
+def _tenrec(tenrec_dir: Path, name: str) -> _Columns:
     text = (tenrec_dir / name).read_bytes().decode("utf-8")
     assert text.endswith("\n") and "\r" not in text
     header, *lines = text.splitlines()
-    expected = ARTICLE_HEADER if name == "task_1.csv" else VIDEO_HEADER
-    assert header == expected
-    return _int_table(lines, ",", len(expected.split(",")))
+    assert header == RELEASED[name]
+    names = header.split(",")
+    table = _int_table([line.replace("\\N", "-1") for line in lines], ",", len(names))
+    return _Columns({n: table[:, i] for i, n in enumerate(names)})
 
 
 # -------------------------------------------------------------------------------------------------
@@ -89,7 +100,7 @@ def test_same_seed_same_bytes_across_chunks(tmp_path: Path) -> None:
     a = generate_tenrec(tmp_path / "a", seed=3, scale=0.3, config=cfg)
     b = generate_tenrec(tmp_path / "b", seed=3, scale=0.3, config=cfg)
     assert all(a[n].read_bytes() == b[n].read_bytes() for n in a)
-    users = _tenrec(tmp_path / "a", "task_0.csv")[:, 0]
+    users = _tenrec(tmp_path / "a", "task_0.csv")["user_id"]
     assert np.array_equal(np.unique(users), np.arange(1, 241))
 
 
@@ -203,10 +214,10 @@ def test_ml_movies_format(ml_dir: Path) -> None:
 # Tenrec lifelong format
 
 
-def test_tenrec_headers_are_the_readers_own(tenrec_dir: Path) -> None:
+def test_tenrec_headers_are_the_released_ones(tenrec_dir: Path) -> None:
     # The generator writes formats.tenrec's declaration; the literals pin the released layout.
-    assert lifelong_header("task_1.csv") == ARTICLE_HEADER
     for name in TENREC_FILES:
+        assert lifelong_header(name) == RELEASED[name]
         header = (tenrec_dir / name).read_text(encoding="utf-8").split("\n", 1)[0]
         assert header == lifelong_header(name), name
     with pytest.raises(ValueError, match="task_k.csv"):
@@ -215,40 +226,43 @@ def test_tenrec_headers_are_the_readers_own(tenrec_dir: Path) -> None:
 
 def test_tenrec_formats_and_shared_users(tenrec_dir: Path) -> None:
     tables = {name: _tenrec(tenrec_dir, name) for name in TENREC_FILES}
-    n_users = int(tables["task_0.csv"][:, 0].max())
+    n_users = int(tables["task_0.csv"]["user_id"].max())
     profile: dict[int, tuple[int, int]] = {}
     for name, t in tables.items():
-        user, item = t[:, 0], t[:, 1]
+        user, item = t["user_id"], t["item_id"]
         # One user id space: every user in every file; a user's rows are consecutive.
         assert np.array_equal(np.unique(user), np.arange(1, n_users + 1)), name
         assert np.all(np.diff(user) >= 0), name
         assert item.min() == 1, name
         pairs = user * (item.max() + 1) + item
         assert len(np.unique(pairs)) == len(pairs), name  # no repeated item within a user's file
-        gender, age = t[:, -2], t[:, -1]
+        gender, age = t["gender"], t["age"]
         assert set(np.unique(gender)) <= {0, 1, 2} and set(np.unique(age)) <= set(range(8)), name
-        assert set(np.unique(t[:, 2:6])) <= {0, 1}, name  # click, follow, like, share
+        for flag in ("click", "follow", "like", "share"):
+            if flag in t:
+                assert set(np.unique(t[flag])) <= {0, 1}, (name, flag)
         for u, g, a in np.unique(np.stack([user, gender, age], axis=1), axis=0):
             assert profile.setdefault(int(u), (int(g), int(a))) == (int(g), int(a)), (name, u)
     assert len(profile) == n_users  # one (gender, age) per user across all files
-    assert (tables["task_0.csv"][:, 2] == 1).all() and (tables["task_1.csv"][:, 2] == 1).all()
-    assert (tables["task_3.csv"][:, 2] == 1).all()
+    assert (tables["task_0.csv"]["click"] == 1).all() and (tables["task_1.csv"]["click"] == 1).all()
+    assert (tables["task_3.csv"]["click"] == 1).all()
+    # like the released files, some videos have no category (\\N), decided by the id
+    category, item = tables["task_0.csv"]["video_category"], tables["task_0.csv"]["item_id"]
+    assert np.array_equal(category == -1, item % 50 == 0) and (category == -1).any()
     ages = np.array([a for _, a in profile.values()])
     assert 0.01 < np.mean(ages == 0) < 0.12  # some unknown ages (~5%)
-    per_user = np.bincount(tables["task_3.csv"][:, 0])[1:]
+    per_user = np.bincount(tables["task_3.csv"]["user_id"])[1:]
     assert per_user.min() >= 1 and 2 <= per_user.mean() <= 4
 
 
 def test_tenrec_likes_are_a_subset_of_clicks(tenrec_dir: Path) -> None:
     t = _tenrec(tenrec_dir, "task_2.csv")
-    click, like = t[:, 2], t[:, 4]
+    click, like = t["click"], t["like"]
     assert 0 < click.mean() < 1
     assert not np.any((like == 1) & (click == 0))
     assert 0.25 < like[click == 1].mean() < 0.55  # ~40% of clicks are liked
     articles = _tenrec(tenrec_dir, "task_1.csv")
-    read, read_pct = articles[:, 8], articles[:, 9]
-    assert set(np.unique(read)) == {0, 1} and read_pct.min() >= 0 and read_pct.max() <= 100
-    assert np.all(read_pct[read == 0] == 0)
+    assert set(np.unique(articles["read"])) == {0, 1}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -298,7 +312,7 @@ def _markov_and_popularity_hr10(seqs: list[np.ndarray], n_items: int) -> tuple[f
 
 def test_tenrec_next_item_is_predictable_beyond_popularity(tenrec_dir: Path) -> None:
     t = _tenrec(tenrec_dir, "task_0.csv")
-    user, item = t[:, 0], t[:, 1]
+    user, item = t["user_id"], t["item_id"]
     cuts = np.flatnonzero(np.diff(user)) + 1  # rows are in behaviour order within a user
     markov, popularity = _markov_and_popularity_hr10(np.split(item, cuts), int(item.max()))
     assert markov > 2 * popularity, (markov, popularity)

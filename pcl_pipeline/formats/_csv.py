@@ -12,9 +12,15 @@ How it works, and why:
    '' and is not confused with a missing one).
 3. Checks run in SQL over the whole staging table (first offender by line), so they stay fast on
    tens of millions of rows.
-4. The typed table keeps file order; its `line` column is derived from the staging rowid.
-   DuckDB silently skips blank lines, which would shift line numbers, so we count the file's lines
-   and refuse a blank line between rows.
+4. The typed table keeps file order; its `line` column is the line in the file (header and
+   blank lines counted), so errors and Tenrec's click order point at the real line.
+
+What carries no data is tolerated and counted (`ReadResult.tolerated`, shown in the raw_logs
+asset's metadata): blank lines anywhere (DuckDB skips them; leading ones are skipped before the
+header), a UTF-8 byte-order mark, CRLF line ends, empty trailing columns in a header or in rows
+(up to `_EXTRA_FIELDS` of them: ratings.csv copies ending their header with ",,,,"), and spaces
+around numbers. A trailing extra field with a value is still an error, and so is everything
+else that could change meaning.
 """
 from __future__ import annotations
 
@@ -37,6 +43,15 @@ _LIKELY_DELIMITERS = ("::", "\t", "|", ",", ";")
 # A value that never occurs in these files: makes DuckDB keep empty fields as '' (see module doc).
 _NO_NULL_STRING = "\x00"
 _CHUNK = 1 << 20
+# Rows may carry up to this many extra trailing fields, accepted only while they are empty.
+_EXTRA_FIELDS = 8
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    table: str  # TEMP TABLE raw_<table> in the reading connection
+    rows: int
+    tolerated: dict[str, int]  # what carried no data and was skipped, e.g. {"blank lines skipped": 1}
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,8 @@ class Field:
     min: float | None = None  # inclusive bounds, numeric types only
     max: float | None = None
     allowed: tuple[str, ...] = ()  # VARCHAR only: the accepted values; empty = anything
+    required: bool = True  # header files: False = the column may be absent (then all missing)
+    missing: str | None = None  # the token that means a missing value here (Tenrec: \N); None: none
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -90,12 +107,12 @@ class FileSpec:
 
 def read_table(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, *alternatives: FileSpec
-) -> str:
-    """Read `path`, validate it and create TEMP TABLE raw_<table>; return that table name.
+) -> ReadResult:
+    """Read `path`, validate it and create TEMP TABLE raw_<table>.
 
-    The table has `line BIGINT` (1-based line number in the file, header included) and then
-    `spec.output`, in file order. `alternatives` are other accepted layouts of a header file:
-    the first spec whose required columns are all in the header is used.
+    The table has `line BIGINT` (1-based line number in the file, header and blank lines
+    included) and then `spec.output`, in file order. `alternatives` are other accepted layouts of
+    a header file: the first spec whose required columns are all in the header is used.
     Raises InputError for any problem with the file's content, and ValueError if `con` does
     not preserve insertion order (rowid would then not follow the file, and neither would `line`).
     """
@@ -104,67 +121,120 @@ def read_table(
         raise ValueError("read_table needs a DuckDB connection with preserve_insertion_order=true")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file: no data rows", expected=_describe(spec))
-    first = _first_line(path, spec.encoding)
+    first, lead, raw_first = _first_line(path, spec.encoding)
+    tolerated: dict[str, int] = {}
+    if raw_first.startswith(b"\xef\xbb\xbf"):
+        tolerated["UTF-8 byte-order mark"] = 1
+    if raw_first.endswith(b"\r\n"):
+        tolerated["CRLF line ends"] = 1
     if spec.header:
         header = [name.strip() for name in _split(first, spec)]
+        while len(header) > 1 and header[-1] == "":  # ratings.csv copies end their header with ",,,,"
+            header.pop()
+            tolerated["empty trailing header columns"] = tolerated.get("empty trailing header columns", 0) + 1
         spec = _match_header(path, header, (spec, *alternatives))
         position = {n: i for i, n in reversed(list(enumerate(header)))}  # first occurrence wins
-        columns = [position[f.header_name] for f in spec.fields]
+        columns = [position.get(f.header_name) for f in spec.fields]  # None: an optional column is absent
         # Errors name standard fields; a dropped extra column keeps its header name.
         names = list(header)
         for f, c in zip(spec.fields, columns):
-            names[c] = f.name
+            if c is not None:
+                names[c] = f.name
+        absent = [f.name for f, c in zip(spec.fields, columns) if c is None]
+        if absent:
+            log.info("%s: optional columns absent, read as missing: %s", path, ", ".join(absent))
     else:
         _check_first_line(path, first, spec)
         names = [f.name for f in spec.fields]
         columns = list(range(len(spec.fields)))
 
     stage = f"_stage_{spec.table}"
-    _stage(con, path, spec, stage, len(names))
+    _stage(con, path, spec, stage, len(names) + _EXTRA_FIELDS, lead)
     try:
-        rows = _check_lines(con, path, spec, stage, names)
+        rows, lines = _check_lines(con, path, spec, stage, names, lead, tolerated)
         for field, column in zip(spec.fields, columns):
-            _check_field(con, path, spec, stage, field, f"c{column}")
+            if column is not None:
+                _check_field(con, path, spec, stage, field, f"c{column}", lines)
+        _count_missing(con, stage, spec, columns, tolerated)
+        _count_spaces(con, stage, spec, columns, tolerated)
         table = f"raw_{spec.table}"
-        _materialise(con, spec, stage, table, columns)
+        _materialise(con, spec, stage, table, columns, lines)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {stage}")
-    log.info("read %s: %d rows into %s", path, rows, table)
-    return table
+        con.execute(f"DROP TABLE IF EXISTS {stage}_lines")
+    log.info("read %s: %d rows into %s (tolerated: %s)", path, rows, table, tolerated or "nothing")
+    return ReadResult(table, rows, tolerated)
+
+
+class _Lines:
+    """Line number (1-based, in the file) of a staged row: rowid + offset, plus the blank lines
+    before it when the file has any (DuckDB skips them)."""
+
+    def __init__(self, offset: int, blanks: list[int]) -> None:
+        self.offset = offset  # header and leading blank lines
+        self.blanks = blanks  # blank line numbers after the first content line, ascending
+
+    def of(self, rowid: int) -> int:
+        line = rowid + self.offset
+        for blank in self.blanks:
+            if blank <= line:
+                line += 1
+            else:
+                break
+        return line
+
+    def sql(self, rowid: str, stage: str) -> str:
+        """SQL for the line of `rowid` (a column of `stage`): a join only when there are blanks."""
+        if not self.blanks:
+            return f"({rowid} + {self.offset})"
+        # k-th blank (0-based) sits after (blank - offset - k) rows; a row is shifted by every blank
+        # whose "rows before" count is <= its rowid
+        return (f"({rowid} + {self.offset} + (SELECT count(*) FROM {stage}_lines b "
+                f"WHERE b.rows_before <= {rowid}))")
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, n_fields: int
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, n_fields: int, lead: int
 ) -> None:
-    """All fields as VARCHAR, positional names c0..c<n-1>, rows in file order."""
+    """All fields as VARCHAR, positional names c0..c<n-1>, rows in file order; the `lead` blank
+    lines before the first content line skipped (DuckDB would take the first row as the header)."""
     quote = '"' if spec.quoted else ""
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv(?, delim = ?, "
             "header = ?, quote = ?, escape = ?, null_padding = true, auto_detect = false, "
-            "columns = ?, encoding = ?, nullstr = ?)",
+            "columns = ?, encoding = ?, nullstr = ?, skip = ?)",
             [str(path), spec.delimiter, spec.header, quote, quote,
-             {f"c{i}": "VARCHAR" for i in range(n_fields)}, spec.encoding, _NO_NULL_STRING],
+             {f"c{i}": "VARCHAR" for i in range(n_fields)}, spec.encoding, _NO_NULL_STRING, lead],
         )
     except duckdb.Error as err:
-        raise _duckdb_error(path, spec, n_fields, err) from None
+        raise _duckdb_error(path, spec, n_fields - _EXTRA_FIELDS, err) from None
 
 
 def _check_lines(
-    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str]
-) -> int:
-    """No data rows, blank lines between rows, and short (truncated) lines; return row count."""
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str], lead: int,
+    tolerated: dict[str, int],
+) -> tuple[int, _Lines]:
+    """No data rows, short (truncated) lines, values in trailing extra fields; blank lines skipped
+    and counted. Returns the row count and the line numbering."""
     (rows,) = con.execute(f"SELECT count(*) FROM {stage}").fetchone()
     if rows == 0:
         raise InputError(path, "no data rows", expected=_describe(spec))
-    lines = _content_lines(path) - spec.header
+    lines = _content_lines(path) - spec.header - lead
+    blanks: list[int] = []
     if rows != lines:
-        blank = _first_blank_line(path)
-        if blank is not None:
-            raise InputError(path, "blank line between rows", line=blank,
-                             expected="one row per line, no blank lines")
-        raise InputError(path, f"read {rows} rows from {lines} lines",
-                         expected="one row per line (a quoted field must not span lines)")
+        blanks = _blank_lines(path, after=lead + 1)
+        if rows != lines - len(blanks):
+            raise InputError(path, f"read {rows} rows from {lines - len(blanks)} lines",
+                             expected="one row per line (a quoted field must not span lines)")
+    if lead or blanks:
+        tolerated["blank lines skipped"] = lead + len(blanks)
+    numbering = _Lines(1 + spec.header + lead, blanks)
+    if blanks:
+        offset = numbering.offset
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {stage}_lines AS SELECT blank, "
+                    f"blank - {offset} - (row_number() OVER (ORDER BY blank) - 1) AS rows_before "
+                    f"FROM (SELECT unnest(?::BIGINT[]) AS blank)", [blanks])
     # null_padding fills a short line from the end, so its last field is NULL.
     last = len(names) - 1
     short = con.execute(
@@ -174,14 +244,37 @@ def _check_lines(
         missing = next(i for i, v in enumerate(short[1:]) if v is None)
         raise InputError(
             path, f"line has {missing} of {len(names)} fields (truncated?)",
-            line=_line(short[0], spec), field=names[missing], expected=_describe(spec),
+            line=numbering.of(short[0]), field=names[missing], expected=_describe(spec),
         )
-    return rows
+    extras = [f"c{i}" for i in range(len(names), len(names) + _EXTRA_FIELDS)]
+    filled = " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in extras)
+    bad = con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {filled} ORDER BY rowid LIMIT 1").fetchone()
+    if bad is not None:
+        n = len(names) + max(i + 1 for i, v in enumerate(bad[1:]) if v is not None)
+        raise InputError(path, f"line has {n} fields", line=numbering.of(bad[0]),
+                         value=next(v for v in bad[1:] if v is not None and v.strip()),
+                         expected=f"{len(names)} fields: {_describe(spec)}")
+    (empty,) = con.execute(f"SELECT count(*) FROM {stage} WHERE {extras[0]} IS NOT NULL").fetchone()
+    if empty:
+        tolerated["rows with empty trailing fields"] = empty
+    return rows, numbering
+
+
+def _count_spaces(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, columns: list[int],
+                  tolerated: dict[str, int]) -> None:
+    """Rows whose numeric fields carry surrounding spaces (read as the number they surround)."""
+    numeric = [f"c{c}" for f, c in zip(spec.fields, columns) if f.type != "VARCHAR" and c is not None]
+    if not numeric:
+        return
+    condition = " OR ".join(f"{c} <> trim({c})" for c in numeric)
+    (n,) = con.execute(f"SELECT count(*) FROM {stage} WHERE {condition}").fetchone()
+    if n:
+        tolerated["rows with spaces around numbers"] = n
 
 
 def _check_field(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, field: Field,
-    column: str,
+    column: str, lines: _Lines,
 ) -> None:
     """Type, then range/allowed values of one field: each the first offender by line, in SQL."""
     checks: list[tuple[str, list[object], str]] = []  # (condition on bad rows, params, problem)
@@ -208,31 +301,54 @@ def _check_field(
         checks.append((" OR ".join(limits), params, "value out of range"))
 
     for condition, values, problem in checks:
+        if field.missing is not None:  # the missing-value token is not a bad value
+            condition = f"{column} <> ? AND ({condition})"
+            values = [field.missing, *values]
         row = con.execute(
             f"SELECT rowid, {column} FROM {stage} WHERE {condition} ORDER BY rowid LIMIT 1",
             values,
         ).fetchone()
         if row is not None:
-            raise InputError(path, problem, line=_line(row[0], spec), field=field.name,
+            raise InputError(path, problem, line=lines.of(row[0]), field=field.name,
                              value=row[1], expected=field.expected())
 
 
 def _materialise(
-    con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int]
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int], lines: _Lines
 ) -> None:
     """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage."""
-    typed = ", ".join(
-        f"c{c} AS {_quote(f.name)}" if f.type == "VARCHAR"
-        else f"CAST(trim(c{c}) AS {f.type}) AS {_quote(f.name)}"
-        for f, c in zip(spec.fields, columns)
-    )
+    typed = ", ".join(_typed(f, c) for f, c in zip(spec.fields, columns))
     derived = dict(spec.derived)
     out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
-        f"(SELECT rowid + ? AS line, {typed} FROM {stage}) ORDER BY line",
-        [1 + spec.header],
+        f"(SELECT {lines.sql('s.rowid', stage)} AS line, {typed} FROM {stage} s) ORDER BY line"
     )
+
+
+def _typed(field: Field, column: int | None) -> str:
+    """SQL of one typed field: absent -> NULL, the missing token -> NULL, else the cast value."""
+    name = _quote(field.name)
+    if column is None:
+        return f"CAST(NULL AS {field.type}) AS {name}"
+    value = f"c{column}" if field.type == "VARCHAR" else f"CAST(trim(c{column}) AS {field.type})"
+    if field.missing is not None:
+        token = field.missing.replace("'", "''")
+        value = f"CASE WHEN c{column} = '{token}' THEN NULL ELSE {value} END"
+    return f"{value} AS {name}"
+
+
+def _count_missing(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, columns: list,
+                   tolerated: dict[str, int]) -> None:
+    """Per field with a missing-value token: how many rows carry it (read as NULL); one scan."""
+    fields = [(f, c) for f, c in zip(spec.fields, columns) if c is not None and f.missing is not None]
+    if not fields:
+        return
+    counts = con.execute("SELECT " + ", ".join(f"count_if(c{c} = ?)" for _, c in fields) + f" FROM {stage}",
+                         [f.missing for f, _ in fields]).fetchone()
+    for (f, _), n in zip(fields, counts):
+        if n:
+            tolerated[f"{f.name} {f.missing} read as missing"] = n
 
 
 def _quote(name: str) -> str:
@@ -242,20 +358,23 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _line(rowid: int, spec: FileSpec) -> int:
-    # rowid is 0-based in file order; line numbers are 1-based and count the header.
-    return rowid + 1 + spec.header
-
-
-def _first_line(path: Path, encoding: str) -> str:
+def _first_line(path: Path, encoding: str) -> tuple[str, int, bytes]:
+    """The first non-blank line (BOM and line end removed), the blank lines before it, its bytes."""
+    lead = 0
     with open(path, "rb") as f:  # binary: a text-mode read would decode far past line 1
-        raw = f.readline()
+        for raw in f:
+            body = raw[3:] if lead == 0 and raw.startswith(b"\xef\xbb\xbf") else raw
+            if body.strip(b"\r\n"):
+                break
+            lead += 1
+        else:
+            raise InputError(path, "no data rows: only blank lines", expected="a file with rows")
     try:
         first = raw.decode(encoding)
     except UnicodeDecodeError as err:
-        raise InputError(path, "text is not in the expected encoding", line=1,
+        raise InputError(path, "text is not in the expected encoding", line=lead + 1,
                          expected=f"{encoding} text") from err
-    return first.lstrip("\ufeff").rstrip("\r\n")
+    return first.lstrip("\ufeff").rstrip("\r\n"), lead, raw
 
 
 def _split(line: str, spec: FileSpec) -> list[str]:
@@ -275,27 +394,30 @@ def _check_first_line(path: Path, first: str, spec: FileSpec) -> None:
             path, f"wrong delimiter: line does not split into {n} fields on "
             f"{spec.delimiter!r}{hint}", line=1, value=_clip(first), expected=_describe(spec),
         )
-    if len(parts) > n:
+    if len(parts) > n and any(p.strip() for p in parts[n:]):  # empty trailing fields carry no data
         raise InputError(path, f"line has {len(parts)} fields", line=1, value=_clip(first),
                          expected=_describe(spec))
 
 
 def _match_header(path: Path, names: list[str], specs: tuple[FileSpec, ...]) -> FileSpec:
-    """The first spec whose columns are all in the header; else say what is missing."""
+    """Of the specs whose required columns are all in the header, the one covering most of it;
+    else say what is missing."""
     present = set(names)
-    for spec in specs:
-        if all(f.header_name in present for f in spec.fields):
-            return spec
+    fitting = [s for s in specs if all(f.header_name in present for f in s.fields if f.required)]
+    if fitting:  # the layout that names the most of the header's columns (the first on a tie)
+        return max(fitting, key=lambda s: sum(f.header_name in present for f in s.fields))
     spec = specs[0]
     expected = " or ".join(repr(s.layout()) for s in specs)
-    expected = f"a header {expected} (any order, extra columns allowed)"
+    optional = sorted({f.header_name for s in specs for f in s.fields if not f.required})
+    expected = (f"a header {expected} (any order, extra columns allowed"
+                + (f"; optional: {', '.join(optional)}" if optional else "") + ")")
     if len(names) == 1 and len(spec.fields) > 1:
         looks = [d for d in _LIKELY_DELIMITERS if d != spec.delimiter and d in names[0]]
         hint = f" (it looks {looks[0]!r}-separated)" if looks else ""
         raise InputError(path, f"wrong delimiter: header does not split on "
                          f"{spec.delimiter!r}{hint}", line=1, value=_clip(names[0]),
                          expected=expected)
-    missing = next(f.header_name for f in spec.fields if f.header_name not in present)
+    missing = next(f.header_name for f in spec.fields if f.required and f.header_name not in present)
     raise InputError(path, "header lacks a required column", line=1, field=missing,
                      value=_clip(spec.delimiter.join(names)), expected=expected)
 
@@ -312,17 +434,20 @@ def _content_lines(path: Path) -> int:
     return content
 
 
-def _first_blank_line(path: Path) -> int | None:
-    """Slow path, only after a row/line mismatch: the first blank line before the last row."""
-    blank = None
+def _blank_lines(path: Path, after: int) -> list[int]:
+    """Slow path, only when rows and lines disagree: blank line numbers after line `after` and
+    before the last content line (DuckDB skips them; trailing ones are not counted anywhere)."""
+    found, pending = [], []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
+            if number <= after:
+                continue
             if raw.strip(b"\r\n"):
-                if blank is not None:
-                    return blank
-            elif blank is None:
-                blank = number
-    return None
+                found += pending
+                pending = []
+            else:
+                pending.append(number)
+    return found
 
 
 def _duckdb_error(path: Path, spec: FileSpec, n_fields: int, err: duckdb.Error) -> InputError:

@@ -23,6 +23,8 @@ class SourceTables:
     folder: Path
     tables: dict[str, str]  # standard table name -> DuckDB TEMP TABLE in the reading connection
     files: dict[str, Path]  # standard table name -> file it was read from
+    # file name -> what carried no data and was skipped ({"blank lines skipped": 1}); only files with any
+    tolerated: dict[str, dict[str, int]]
 
 
 def detect_format(dataset: str, folder: Path) -> str:
@@ -64,11 +66,15 @@ def read_source(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> S
                              expected=f"files {', '.join(plan)} in {folder}")
     tables: dict[str, str] = {}
     files: dict[str, Path] = {}
+    tolerated: dict[str, dict[str, int]] = {}
     for name, specs in plan.items():
         path = folder / name
-        tables[specs[0].table] = read_table(con, path, *specs)
+        result = read_table(con, path, *specs)
+        tables[specs[0].table] = result.table
         files[specs[0].table] = path
-    return SourceTables(dataset, fmt, folder, tables, files)
+        if result.tolerated:
+            tolerated[name] = result.tolerated
+    return SourceTables(dataset, fmt, folder, tables, files, tolerated)
 
 
 def _module(dataset: str, folder: Path) -> ModuleType:

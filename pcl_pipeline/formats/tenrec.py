@@ -1,7 +1,10 @@
 """Tenrec file layouts (lifelong task_k.csv files, raw scenario files) for the shared reader.
 
 Every file is a UTF-8 CSV with a header; columns are matched by name and extra ones dropped.
-Tenrec has no timestamp: rows are in click order, so the `line` column is the order.
+Only the ids and `click` are required: the released files differ in which behaviour and
+profile columns they carry (RELEASED_HEADERS), so every other column is optional (absent: read
+as missing, and a task that needs it is not applicable on that data) and `\\N` in it means
+missing. Tenrec has no timestamp: rows are in click order, so the `line` column is the order.
 """
 from __future__ import annotations
 
@@ -14,17 +17,32 @@ DATASET = "tenrec"
 
 # Tenrec ids are anonymised integers that may start at 0 (Tenrec's own code re-encodes them);
 # downstream maps them to 1-based ids, so only negative ids are rejected here.
-_VIDEO_FIELDS = (
-    Field("user_id", min=0), Field("item_id", min=0), Field("click"), Field("follow"),
-    Field("like"), Field("share"), Field("video_category"),
-    Field("watching_times", "DOUBLE", min=0), Field("gender"), Field("age"),
+_MISSING = "\\N"  # how the released files write a missing value (e.g. video_category)
+
+
+def _optional(name: str, type_: str = "BIGINT", **bounds) -> Field:
+    return Field(name, type_, required=False, missing=_MISSING, **bounds)
+
+
+_IDS = (Field("user_id", min=0), Field("item_id", min=0), Field("click"))
+_VIDEO_FIELDS = _IDS + (
+    _optional("follow"), _optional("like"), _optional("share"), _optional("video_category"),
+    _optional("watching_times", "DOUBLE", min=0), _optional("gender"), _optional("age"),
 )
-_ARTICLE_FIELDS = (
-    Field("user_id", min=0), Field("item_id", min=0), Field("click"), Field("follow"),
-    Field("like"), Field("share"), Field("category_first"), Field("category_second"),
-    Field("read"), Field("read_percentage", "DOUBLE", min=0), Field("favorite"),
-    Field("gender"), Field("age"),
+_ARTICLE_FIELDS = _IDS + (
+    _optional("follow"), _optional("like"), _optional("share"), _optional("category_first"),
+    _optional("category_second"), _optional("read"), _optional("read_percentage", "DOUBLE", min=0),
+    _optional("favorite"), _optional("gender"), _optional("age"),
 )
+# The headers of the lifelong files as Tenrec releases them (a published inspection of the
+# downloaded files; Tenrec's own loaders read only user_id,item_id,click / like and gender,age).
+# The embedded default writes exactly these lines.
+RELEASED_HEADERS = {
+    "task_0.csv": "user_id,item_id,click,follow,like,share,video_category,watching_times,gender,age",
+    "task_1.csv": "user_id,item_id,click,gender,age,read,share,like,follow,favorite",
+    "task_2.csv": "user_id,item_id,click,follow,like,share,video_category,watching_times,gender,age",
+    "task_3.csv": "user_id,item_id,click,gender,age",
+}
 
 
 def _video(table: str) -> FileSpec:
@@ -55,18 +73,16 @@ def table_name(file_name: str) -> str:
 
 
 def lifelong_header(file_name: str) -> str:
-    """The header line of lifelong file `file_name` (task_k.csv) in its documented layout.
-
-    task_0 and task_2 are video, task_1 article; task_3 (and any later k) is described as video
-    and accepts either layout here, so its header is the video one. This is the one declaration
-    of the headers: the synthetic generator writes exactly these lines, so generated files and
-    the readers cannot drift apart. Raises ValueError for a name that is not task_k.csv.
-    """
+    """The header line of lifelong file `file_name` (task_k.csv) as released (RELEASED_HEADERS);
+    a later task_k the release does not have gets the full video layout. The synthetic
+    generator writes exactly these lines, so generated files are what users feed the readers.
+    Raises ValueError for a name that is not task_k.csv."""
     found = _TASK_FILE.fullmatch(file_name)
     if found is None:
         raise ValueError(f"not a Tenrec lifelong file name: {file_name!r} (expected task_k.csv)")
-    make = _TASK_LAYOUTS.get(int(found.group(1)), (_video, _article))[0]
-    return make(table_name(file_name)).layout()
+    if file_name in RELEASED_HEADERS:
+        return RELEASED_HEADERS[file_name]
+    return _video(table_name(file_name)).layout()
 
 
 def detect(names: Collection[str]) -> str | None:

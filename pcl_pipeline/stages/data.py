@@ -6,10 +6,12 @@ from pathlib import Path
 import duckdb
 
 from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.data.applicability import applicability, not_applicable_reason
 from pcl_pipeline.data.interactions import build_interactions
 from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.data.sequences import build_sequences
 from pcl_pipeline.data.task_data import build_task_data, source_table
+from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats import read_source
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
@@ -38,7 +40,30 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: P
         if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
             stale.unlink()
     return {"format": source.format, "folder": str(folder), "rows": rows,
-            "files": {name: str(path) for name, path in source.files.items()}}
+            "files": {name: str(path) for name, path in source.files.items()}, "tolerated": source.tolerated}
+
+
+def check_applicability(con: duckdb.DuckDBPyConnection, store: DatasetStore, tasks: list[TaskSpec]) -> dict[str, str]:
+    """Before any training: the tasks this data cannot serve -> why (data/applicability.py).
+    T1 must be applicable (every other task builds on it): InputError otherwise."""
+    reasons = {name: why for name, why in applicability(con, store.raw_dir, tasks).items() if why}
+    if tasks[0].name in reasons:
+        raise InputError(store.raw_dir, f"{tasks[0].name} ({tasks[0].file}) cannot be built from this data: "
+                         f"{reasons[tasks[0].name]}", expected="the table and columns its label names")
+    return reasons
+
+
+def not_applicable(store: DatasetStore, task: TaskSpec) -> str | None:
+    """Why `task` cannot be built from the stored raw tables, or None."""
+    with duckdb.connect() as con:
+        return not_applicable_reason(con, store.raw_dir, task)
+
+
+def applicable_chain(store: DatasetStore, chain: list[TaskSpec]) -> list[TaskSpec]:
+    """The tasks of a chain the data can serve (a skipped task is no link: p_k inherits from the
+    last applicable task before it)."""
+    with duckdb.connect() as con:
+        return [t for t in chain if not_applicable_reason(con, store.raw_dir, t) is None]
 
 
 def interactions(con: duckdb.DuckDBPyConnection, store: DatasetStore, t1: TaskSpec, *, seed: int) -> int:

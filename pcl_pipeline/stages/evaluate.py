@@ -52,3 +52,9 @@ def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.devi
         for earlier in chain[:-1]
     }
     return record
+
+
+def not_applicable_record(task: TaskSpec, reason: str) -> dict:
+    """The eval record of a task this data cannot serve: no metrics, the reason."""
+    return {"name": task.name, "kind": task.kind, "order": task.order, "metric": task.metric,
+            "status": "not_applicable", "reason": reason}

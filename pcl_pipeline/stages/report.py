@@ -16,33 +16,43 @@ def build_report(tasks: list[TaskSpec], records: list[dict], source: str, varian
     task j was learned, and R[i][j] below it what eval/<task i> measured for task j from the
     artifacts stored at that moment (its `after_learning` row). Nothing is copied: a stored
     artifact that changed between the two measurements shows up. max_abs_change compares every
-    metric key, not only the primary one.
+    metric key, not only the primary one. A task the data cannot serve (record status
+    "not_applicable") is listed with its reason and left out of the matrix.
     """
     if [r["name"] for r in records] != [t.name for t in tasks]:
         raise ValueError(f"eval records {[r['name'] for r in records]} do not match tasks {[t.name for t in tasks]}")
-    n = len(tasks)
+    done = [(t, r) for t, r in zip(tasks, records) if r.get("status") != "not_applicable"]
+    n = len(done)
     matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
     max_change = 0.0
-    for i, record in enumerate(records):
-        matrix[i][i] = record["metrics"][tasks[i].metric]
+    for i, (task, record) in enumerate(done):
+        matrix[i][i] = record["metrics"][task.metric]
         row = record.get("after_learning", {})
         for j in range(i):
-            earlier = tasks[j]
+            earlier, earlier_record = done[j]
             if earlier.name not in row:
-                raise ValueError(f"eval record of {tasks[i].name} has no measurement of {earlier.name}; "
+                raise ValueError(f"eval record of {task.name} has no measurement of {earlier.name}; "
                                  f"re-materialize its eval asset")
             measured = row[earlier.name]["metrics"]
             matrix[i][j] = measured[earlier.metric]
-            for key, value in records[j]["metrics"].items():
+            for key, value in earlier_record["metrics"].items():
                 max_change = max(max_change, abs(measured[key] - value))
     lineage = [{"task": t.name, "init_from": r.get("init_from"), "artifact_sha256": r["artifact_sha256"]}
-               for t, r in zip(tasks, records)]
+               for t, r in done]
+    rows = [{"status": "ok", **{k: rec.get(k) for k in SUMMARY_KEYS if k in rec}}
+            if rec.get("status") != "not_applicable" else
+            {k: rec[k] for k in ("name", "kind", "order", "metric", "status", "reason")} for rec in records]
     return {
-        "source": source, "variant": variant,
-        "tasks": [{k: rec.get(k) for k in SUMMARY_KEYS if k in rec} for rec in records],
-        "forgetting": {"matrix": matrix, "metrics": [t.metric for t in tasks], "max_abs_change": max_change},
+        "source": source, "variant": variant, "tasks": rows,
+        "forgetting": {"tasks": [t.name for t, _ in done], "matrix": matrix, "metrics": [t.metric for t, _ in done],
+                       "max_abs_change": max_change},
         "lineage": lineage,
     }
+
+
+def not_applicable_tasks(report: dict) -> dict[str, str]:
+    """Task name -> reason, for the report's tasks the data could not serve."""
+    return {t["name"]: t["reason"] for t in report["tasks"] if t.get("status") == "not_applicable"}
 
 
 def build_summary(reports: dict[str, dict]) -> dict:
@@ -75,6 +85,10 @@ def summary_markdown(summary: dict) -> str:
                   "| LR reference | trainable params | train s |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for t in ds["tasks"]:
+            if t.get("status") == "not_applicable":
+                lines.append(f"| {t['name']} | {t['kind']} | {t['metric']} | not applicable: {t['reason']} "
+                             f"| - | - | - | - | - |")
+                continue
             reference = "-"
             if t["kind"] == "classification":
                 second, cold = f"macro_f1 {_pair(t, 'macro_f1')}", "-"
@@ -93,10 +107,11 @@ def summary_markdown(summary: dict) -> str:
         f = ds["forgetting"]
         lines += ["", f"Forgetting: max |change| over all metrics, every task re-measured after each later "
                       f"one = {f['max_abs_change']}", ""]
-        lines.append("| after \\ task | " + " | ".join(t["name"] for t in ds["tasks"]) + " |")
-        lines.append("|---" * (len(ds["tasks"]) + 1) + "|")
-        for i, row in enumerate(f["matrix"]):
+        names = f.get("tasks") or [t["name"] for t in ds["tasks"]]
+        lines.append("| after \\ task | " + " | ".join(names) + " |")
+        lines.append("|---" * (len(names) + 1) + "|")
+        for name, row in zip(names, f["matrix"]):
             cells = ["" if v is None else f"{v:.4f}" for v in row]
-            lines.append(f"| {ds['tasks'][i]['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

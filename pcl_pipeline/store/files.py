@@ -64,6 +64,15 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def folder_signature(folder: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime in ns) of every file in `folder`, sorted: a cheap sign that its files
+    changed, taken without reading them (a missing folder gives [])."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted((p.name, (st := p.stat()).st_size, st.st_mtime_ns) for p in folder.iterdir() if p.is_file())
+
+
 def fingerprint(*parts: object) -> str:
     """Stable hash of JSON-able parts (config, data versions, seed): the config hash of manifests."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")

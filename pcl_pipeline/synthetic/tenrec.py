@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pcl_pipeline.formats.tenrec import lifelong_header
 from pcl_pipeline.synthetic.planted import (
@@ -79,14 +80,15 @@ def generate_tenrec(
 ) -> dict[str, Path]:
     """Write Tenrec lifelong files task_0.csv .. task_3.csv into out_dir; return {file name: path}.
 
-    UTF-8 CSV with a header, integers only; one user id space across the files (every user appears
-    in each); item ids from 1 in each file's domain (task_3 rows are QK videos, task_0's ids).
+    UTF-8 CSV with a header, integers (`\\N` for a missing video category); one user id space
+    across the files (every user appears in each); item ids from 1 in each file's domain (task_3
+    rows are QK videos, task_0's ids).
     There are no timestamps: a user's rows are consecutive and in behaviour order, and a user never
     has the same item twice in a file. task_0/task_1/task_3 rows are clicks; task_2 rows are QB-video
     impressions with click in {0, 1}, and like == 1 only on clicked rows. gender (0 unknown, 1, 2)
-    and age (0 unknown, 1..7) are the user's, identical on all of their rows. Each header is the
-    readers' own (formats.tenrec.lifelong_header). Raises ValueError for a scale that is not
-    positive and finite.
+    and age (0 unknown, 1..7) are the user's, identical on all of their rows. The headers are the
+    released ones (formats.tenrec.RELEASED_HEADERS: task_1 and task_3 carry fewer columns).
+    Raises ValueError for a scale that is not positive and finite.
     """
     check_scale(scale)
     cfg = config or TenrecSynthConfig()
@@ -181,23 +183,23 @@ def _tenrec_chunk(
     watch_lo, watch_span = cfg.watching_mean
     out: dict[str, tuple[int, pa.Buffer | bytes]] = {}
 
-    def video_clicks(seq: np.ndarray) -> tuple[int, pa.Buffer | bytes]:
+    def video_clicks(seq: np.ndarray, name: str) -> tuple[int, pa.Buffer | bytes]:
         u, it = _flatten(seq)
         aff = affinity(taste, u, world.videos.topic[it])
-        return len(u), encode_lines([
-            user_ids[u], world.videos.public_id[it], "1",
-            _bernoulli(rng, p_follow * (1 + aff)),
-            _bernoulli(rng, cfg.p_like_click * (1 + 2 * aff)),
-            _bernoulli(rng, p_share * (1 + aff)),
-            world.video_category[it],
-            1 + rng.poisson(watch_lo + watch_span * aff),
-            gender[u], age[u],
-        ], ",")
+        return len(u), _released(name, {
+            "user_id": user_ids[u], "item_id": world.videos.public_id[it], "click": "1",
+            "follow": _bernoulli(rng, p_follow * (1 + aff)),
+            "like": _bernoulli(rng, cfg.p_like_click * (1 + 2 * aff)),
+            "share": _bernoulli(rng, p_share * (1 + aff)),
+            "video_category": _with_missing(world.video_category[it], world.videos.public_id[it]),
+            "watching_times": 1 + rng.poisson(watch_lo + watch_span * aff),
+            "gender": gender[u], "age": age[u],
+        })
 
     # task_0: QK-video clicks under the full planted dynamics (the T1 sequences).
     lengths = sequence_lengths(rng, n, *_capped(cfg.clicks, world.videos))
     out["task_0.csv"] = video_clicks(
-        walk(rng, world.videos, taste, lengths, dyn, p_follow=dyn.p_follow, p_stay=dyn.p_stay)
+        walk(rng, world.videos, taste, lengths, dyn, p_follow=dyn.p_follow, p_stay=dyn.p_stay), "task_0.csv"
     )
 
     # task_1: article clicks from the same tastes; topic-persistent, but no successor structure.
@@ -209,16 +211,16 @@ def _tenrec_chunk(
     pct_lo, pct_hi, pct_span = cfg.read_percentage
     pct = rng.integers(pct_lo, pct_hi, size=len(u)) + np.floor(pct_span * aff)
     read_pct = read * np.minimum(100, pct).astype(np.int64)
-    out["task_1.csv"] = len(u), encode_lines([
-        user_ids[u], world.articles.public_id[it], "1",
-        _bernoulli(rng, p_follow * (1 + aff)),
-        _bernoulli(rng, cfg.p_like_click * (1 + 2 * aff)),
-        _bernoulli(rng, p_share * (1 + aff)),
-        world.articles.topic[it] + 1, world.category_second[it],
-        read, read_pct,
-        _bernoulli(rng, cfg.p_favorite * (1 + 2 * aff)),
-        gender[u], age[u],
-    ], ",")
+    out["task_1.csv"] = len(u), _released("task_1.csv", {
+        "user_id": user_ids[u], "item_id": world.articles.public_id[it], "click": "1",
+        "follow": _bernoulli(rng, p_follow * (1 + aff)),
+        "like": _bernoulli(rng, cfg.p_like_click * (1 + 2 * aff)),
+        "share": _bernoulli(rng, p_share * (1 + aff)),
+        "category_first": world.articles.topic[it] + 1, "category_second": world.category_second[it],
+        "read": read, "read_percentage": read_pct,
+        "favorite": _bernoulli(rng, cfg.p_favorite * (1 + 2 * aff)),
+        "gender": gender[u], "age": age[u],
+    })
 
     # task_2: QB impressions, mostly taste-driven (the rest by the topic prior); clicks by affinity;
     # likes = clicks on the user's top topics (plus a little noise): what the T3 task predicts.
@@ -231,19 +233,35 @@ def _tenrec_chunk(
     click = _bernoulli(rng, cfg.click_base + cfg.click_span * aff)
     top = np.argsort(-taste, axis=1)[:, : cfg.like_top_topics]  # (n, like_top_topics)
     in_top = (top[u] == topic[:, None]).any(axis=1)
-    out["task_2.csv"] = len(u), encode_lines([
-        user_ids[u], world.qb.public_id[it], click,
-        click * _bernoulli(rng, p_follow * (1 + aff)),
-        click * _bernoulli(rng, np.where(in_top, cfg.p_like_top, cfg.p_like_other)),
-        click * _bernoulli(rng, p_share * (1 + aff)),
-        world.qb_category[it],
-        click * (1 + rng.poisson(watch_lo + watch_span * aff)),
-        gender[u], age[u],
-    ], ",")
+    out["task_2.csv"] = len(u), _released("task_2.csv", {
+        "user_id": user_ids[u], "item_id": world.qb.public_id[it], "click": click,
+        "follow": click * _bernoulli(rng, p_follow * (1 + aff)),
+        "like": click * _bernoulli(rng, np.where(in_top, cfg.p_like_top, cfg.p_like_other)),
+        "share": click * _bernoulli(rng, p_share * (1 + aff)),
+        "video_category": _with_missing(world.qb_category[it], world.qb.public_id[it]),
+        "watching_times": click * (1 + rng.poisson(watch_lo + watch_span * aff)),
+        "gender": gender[u], "age": age[u],
+    })
 
     # task_3: a few QK-video clicks per user carrying the profile (the label file).
     lengths = rng.integers(cfg.profile_rows[0], cfg.profile_rows[1] + 1, size=n)
     out["task_3.csv"] = video_clicks(
-        walk(rng, world.videos, taste, lengths, dyn, p_follow=0.0, p_stay=0.0)
+        walk(rng, world.videos, taste, lengths, dyn, p_follow=0.0, p_stay=0.0), "task_3.csv"
     )
     return out
+
+
+# Like the released files, some videos carry no category: `\N` (decided by the id, not drawn, so
+# the random stream and thus every other value stay as they were before the released layout).
+MISSING_CATEGORY_EVERY = 50
+
+
+def _with_missing(category: np.ndarray, public_id: np.ndarray) -> pa.Array:
+    text = pc.cast(pa.array(category), pa.string())
+    return pc.if_else(pa.array(public_id % MISSING_CATEGORY_EVERY == 0), "\\N", text)
+
+
+def _released(name: str, columns: dict) -> pa.Buffer | bytes:
+    """One file's lines with exactly the released header's columns, in its order (every column
+    is drawn either way, so what a file leaves out does not shift the random stream)."""
+    return encode_lines([columns[c] for c in lifelong_header(name).split(",")], ",")
