@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-run: setup  ## materialize the whole graph of both datasets and print the summary
-	$(PY) -m pcl_pipeline run
+run: setup  ## materialize what is missing or stale in the graph of both datasets, print the summary (ARGS=--force, -v, --wait)
+	$(PY) -m pcl_pipeline run $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -63,6 +63,16 @@ def test_duplicate_task_name(tmp_path):
         load_catalog(catalog, "movielens")
 
 
+def test_order_collision(tmp_path):
+    catalog = tmp_path / "tasks"
+    for src in (REPO / "tasks" / "movielens").glob("*.yaml"):
+        _write(catalog / "movielens", src.name, yaml.safe_load(src.read_text()))
+    _write(catalog / "movielens", "zz_T9.yaml", {**GOOD, "name": "T9_rate_3", "order": 3})
+    with pytest.raises(InputError, match=r"zz_T9\.yaml: duplicate task order \(also in .*T3_rate_5\.yaml\); "
+                                         r"field 'order'; got 3; expected a distinct order per task"):
+        load_catalog(catalog, "movielens")
+
+
 def test_task_filed_under_another_dataset(tmp_path):
     _write(tmp_path / "tenrec", "T1.yaml", {**GOOD, "kind": "next_item", "order": 1})
     with pytest.raises(InputError, match=r"field 'dataset'; got 'movielens'; expected tenrec"):

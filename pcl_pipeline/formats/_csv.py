@@ -99,6 +99,9 @@ class FileSpec:
     derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the typed fields); fixed text
     encoding: str = "utf-8"  # DuckDB encoding name: utf-8 or latin-1
     quoted: bool = False  # CSV double-quote quoting ("a, b" is one field); False: quote=''
+    # fields that identify a row (a rating: user, item, time): a repeated row identical in every
+    # field is dropped and counted, a repeat with other values is an error naming both lines
+    unique: tuple[str, ...] = ()
 
     def layout(self) -> str:
         """The expected line or header, e.g. 'UserID::MovieID::Rating::Timestamp'."""
@@ -157,11 +160,12 @@ def read_table(
                 _check_field(con, path, spec, stage, field, f"c{column}", lines)
         _count_missing(con, stage, spec, columns, tolerated)
         _count_spaces(con, stage, spec, columns, tolerated)
+        _check_unique(con, path, spec, stage, columns, lines, tolerated)
         table = f"raw_{spec.table}"
         _materialise(con, spec, stage, table, columns, lines)
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {stage}")
-        con.execute(f"DROP TABLE IF EXISTS {stage}_lines")
+        for suffix in ("", "_lines", "_repeats"):
+            con.execute(f"DROP TABLE IF EXISTS {stage}{suffix}")
     log.info("read %s: %d rows into %s (tolerated: %s)", path, rows, table, tolerated or "nothing")
     return ReadResult(table, rows, tolerated)
 
@@ -260,6 +264,40 @@ def _check_lines(
     return rows, numbering
 
 
+def _check_unique(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, columns: list,
+                  lines: _Lines, tolerated: dict[str, int]) -> None:
+    """Rows repeating spec.unique: identical ones go to TEMP TABLE <stage>_repeats (dropped by
+    _materialise, counted); one with other values is an InputError. One aggregate when there
+    are none (the common case); the window only runs when there are repeats."""
+    if not spec.unique:
+        return
+    where = {f.name: c for f, c in zip(spec.fields, columns)}
+    key = ", ".join(f"trim(c{where[name]})" for name in spec.unique)
+    (repeats,) = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {stage}").fetchone()
+    if not repeats:
+        return
+    present = [(f, c) for f, c in zip(spec.fields, columns) if c is not None]
+    row = ", ".join(f"trim(c{c})" for _, c in present)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {stage}_repeats AS
+        SELECT rowid AS repeat_row, first_row, same FROM (
+            SELECT rowid, first_value(rowid) OVER w AS first_row, row_number() OVER w AS k,
+                   ([{row}]) = first_value([{row}]) OVER w AS same
+            FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY rowid)) WHERE k > 1""")
+    clash = con.execute(f"SELECT repeat_row, first_row FROM {stage}_repeats WHERE NOT same "
+                        f"ORDER BY repeat_row LIMIT 1").fetchone()
+    if clash is not None:
+        values = con.execute(f"SELECT rowid, {row} FROM {stage} WHERE rowid IN (?, ?) ORDER BY rowid",
+                             list(clash[::-1])).fetchall()
+        first, repeat = values[0][1:], values[1][1:]
+        field = next(f.name for (f, _), a, b in zip(present, first, repeat) if a != b)
+        index = [f.name for f, _ in present].index(field)
+        raise InputError(path, f"repeats the ({', '.join(spec.unique)}) of line {lines.of(clash[1])} with another "
+                         f"{field} ({first[index]!r} there)", line=lines.of(clash[0]), field=field, value=repeat[index],
+                         expected=f"one row per ({', '.join(spec.unique)}), or an exact repeat (dropped)")
+    tolerated["exact repeated rows dropped"] = repeats
+
+
 def _count_spaces(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, columns: list[int],
                   tolerated: dict[str, int]) -> None:
     """Rows whose numeric fields carry surrounding spaces (read as the number they surround)."""
@@ -320,9 +358,12 @@ def _materialise(
     typed = ", ".join(_typed(f, c) for f, c in zip(spec.fields, columns))
     derived = dict(spec.derived)
     out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
+    repeats = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                          [f"{stage}_repeats"]).fetchone()[0]
+    keep = f"WHERE s.rowid NOT IN (SELECT repeat_row FROM {stage}_repeats)" if repeats else ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
-        f"(SELECT {lines.sql('s.rowid', stage)} AS line, {typed} FROM {stage} s) ORDER BY line"
+        f"(SELECT {lines.sql('s.rowid', stage)} AS line, {typed} FROM {stage} s {keep}) ORDER BY line"
     )
 
 

@@ -33,6 +33,7 @@ _OCCUPATION = Field("occupation", "VARCHAR")
 _ZIP = Field("zip_code", "VARCHAR")
 _TITLE = Field("title", "VARCHAR")
 _RATINGS_OUT = ("user_id", "item_id", "rating", "timestamp")
+_RATING_KEY = ("user_id", "item_id", "timestamp")  # a rating repeated with another value is an error
 _USERS_OUT = ("user_id", "gender", "age", "occupation")
 _MOVIES_OUT = ("item_id", "title", "genres")
 
@@ -47,12 +48,12 @@ _ML_1M = {
         "ratings", "::", False,
         (_src(_USER, "UserID"), _src(_ITEM, "MovieID"), _src(_RATING, "Rating"),
          _src(_TIMESTAMP, "Timestamp")),
-        _RATINGS_OUT, encoding="latin-1"),
+        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY),
     "users.dat": FileSpec(
         "users", "::", False,
         (_src(_USER, "UserID"), _src(_GENDER, "Gender"), _src(_AGE, "Age"),
          _src(_OCCUPATION, "Occupation"), _src(_ZIP, "Zip-code")),
-        _USERS_OUT, encoding="latin-1"),
+        _USERS_OUT, encoding="latin-1", unique=("user_id",)),
     "movies.dat": FileSpec(
         "movies", "::", False,
         (_src(_ITEM, "MovieID"), _src(_TITLE, "Title"), Field("genres", "VARCHAR", "Genres")),
@@ -70,12 +71,12 @@ _ML_100K = {
         "ratings", "\t", False,
         (_src(_USER, "user id"), _src(_ITEM, "item id"), _src(_RATING, "rating"),
          _src(_TIMESTAMP, "timestamp")),
-        _RATINGS_OUT, encoding="latin-1"),
+        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY),
     "u.user": FileSpec(
         "users", "|", False,
         (_src(_USER, "user id"), _src(_AGE, "age"), _src(_GENDER, "gender"),
          _src(_OCCUPATION, "occupation"), _src(_ZIP, "zip code")),
-        _USERS_OUT, encoding="latin-1"),
+        _USERS_OUT, encoding="latin-1", unique=("user_id",)),
     "u.item": FileSpec(
         "movies", "|", False,
         (_src(_ITEM, "movie id"), _src(_TITLE, "movie title"),
@@ -90,7 +91,7 @@ _ML_LATEST = {
     "ratings.csv": FileSpec(
         "ratings", ",", True,
         (_src(_USER, "userId"), _src(_ITEM, "movieId"), _RATING, _TIMESTAMP),
-        _RATINGS_OUT, quoted=True),
+        _RATINGS_OUT, quoted=True, unique=_RATING_KEY),
     "movies.csv": FileSpec(
         "movies", ",", True, (_src(_ITEM, "movieId"), _TITLE, Field("genres", "VARCHAR")),
         _MOVIES_OUT, quoted=True,

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from pcl_pipeline.store.files import atomic_path, file_sha256, write_json
+from pcl_pipeline.store.files import atomic_paths, file_sha256
 
 
 class ArtifactError(RuntimeError):
@@ -38,15 +38,16 @@ def library_versions() -> dict[str, str]:
 
 
 def save_artifact(paths: ArtifactPaths, tensors: dict[str, torch.Tensor], manifest: dict) -> dict:
-    """Write tensors, then the manifest (with the tensors' hash and shapes); return the manifest."""
+    """Write tensors and the manifest (with the tensors' hash and shapes); return the manifest.
+    Both files are complete before either replaces its predecessor (atomic_paths)."""
     contiguous = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    with atomic_path(paths.tensors) as tmp:
-        save_file(contiguous, str(tmp))
     full = dict(manifest)
     full["versions"] = library_versions()
     full["tensors"] = {k: list(v.shape) for k, v in sorted(contiguous.items())}
-    full["sha256"] = file_sha256(paths.tensors)
-    write_json(paths.manifest, full)
+    with atomic_paths(paths.tensors, paths.manifest) as (tensors_tmp, manifest_tmp):
+        save_file(contiguous, str(tensors_tmp))
+        full["sha256"] = file_sha256(tensors_tmp)
+        manifest_tmp.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return full
 
 

@@ -20,7 +20,24 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one.
     """
-    final = Path(final)
+    with atomic_paths(Path(final)) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_paths(*finals: Path) -> Iterator[tuple[Path, ...]]:
+    """Temporary paths for several files that belong together (an artifact's tensors and its
+    manifest): all are written completely before any is renamed into place, so a failure while
+    writing (a full disk) leaves every earlier file as it was."""
+    with contextlib.ExitStack() as stack:
+        temps = tuple(stack.enter_context(_temporary(Path(final))) for final in finals)
+        yield temps
+        for tmp, final in zip(temps, finals):
+            os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def _temporary(final: Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
@@ -28,7 +45,6 @@ def atomic_path(final: Path) -> Iterator[Path]:
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts and reports are for the whole team to read
     try:
         yield tmp
-        os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -128,8 +128,14 @@ def verdicts(study: dict) -> list[tuple[str, bool | None, str]]:
     return [(claim, *check(study)) for claim, check in zip(CLAIMS, checks)]
 
 
-def render_markdown(study: dict) -> str:
-    lines = ["# Reproduction study", "",
+def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") -> str:
+    """The report; see_also: sibling Markdown files of other runs of the study, linked at the top;
+    stem: the Markdown file's stem, which prefixes its charts' file names."""
+    lines = ["# Reproduction study", ""]
+    if see_also:
+        lines += ["Other runs of this study: " + ", ".join(f"[{name}]({name})" for name in see_also)
+                  + " (e.g. `make study-real`: real MovieLens-100K).", ""]
+    lines += [
              f"Seeds {', '.join(map(str, study['seeds']))}; test split, mean +- std over seeds; "
              "each task's catalog metric measured right after it was learned, the best method per task in bold, "
              "the trivial baseline and (classification) the bag-of-items logistic regression on the same rows "
@@ -175,7 +181,7 @@ def render_markdown(study: dict) -> str:
         t = result["transfer"]
         lines += ["", "Transfer, the same MLP on the classification task, test accuracy: " +
                   (f"raw inputs (bag of items) {t['raw']:.4f}, PCL user representations {t['pcl']:.4f}" if t else "not run")]
-        names = plot_names(ds)
+        names = plot_names(ds, stem)
         lines += ["", f"![forgetting]({names['forgetting']})"]
         if result["order"]:
             lines += [f"![task order]({names['order']})"]
@@ -202,19 +208,23 @@ def _baseline_rows(baselines: dict, tasks: list[str]) -> list[str]:
     return lines
 
 
-def plot_names(dataset: str) -> dict[str, str]:
-    """The PNG files written beside the Markdown, per dataset."""
-    return {"forgetting": f"study-{dataset}-forgetting.png", "order": f"study-{dataset}-order.png",
-            "curves": f"study-{dataset}-transfer-curves.png"}
+def plot_names(dataset: str, stem: str = "study") -> dict[str, str]:
+    """The PNG files written beside the Markdown (named after its stem), per dataset."""
+    return {"forgetting": f"{stem}-{dataset}-forgetting.png", "order": f"{stem}-{dataset}-order.png",
+            "curves": f"{stem}-{dataset}-transfer-curves.png"}
 
 
 def write_study(home: Path, study: dict, markdown_path: Path | None = None) -> Path:
     """study.json under $PCL_HOME/reports, the Markdown (at markdown_path, or reports/study.md) and,
     beside it, per dataset a forgetting heatmap (max |change| of each task's metric after the later
     tasks, per method), the order chart and the transfer MLP's learning curves."""
-    target = ArtifactStore(home).save_study(study, render_markdown(study), markdown_path)
+    folder = (markdown_path or ArtifactStore(home).reports_dir / "study.md").parent
+    name = (markdown_path or Path("study.md")).name
+    others = sorted(p.name for p in folder.glob("study*.md") if p.name != name) if folder.exists() else []
+    stem = Path(name).stem
+    target = ArtifactStore(home).save_study(study, render_markdown(study, others, stem), markdown_path)
     for ds, result in study["datasets"].items():
-        names = plot_names(ds)
+        names = plot_names(ds, stem)
         methods = list(result["methods"])
         if methods:
             tasks = list(result["methods"][methods[0]]["forgetting_by_task"])

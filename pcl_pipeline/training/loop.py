@@ -5,6 +5,7 @@ Pretraining and prompt tuning differ only in the step and validation functions t
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -101,8 +102,8 @@ def fit(
     result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
     start_epoch = 1
     schedule = {"cuts": 0, "last_cut": 0}  # plateau cuts so far and the epoch of the last one
-    if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = _read_checkpoint(checkpoint) if checkpoint is not None and checkpoint.exists() else None
+    if saved is not None:
         if saved.get("fingerprint") == cfg.fingerprint:
             set_state(saved["state"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -167,6 +168,24 @@ def fit(
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
     return result
+
+
+def _read_checkpoint(path: Path) -> dict | None:
+    """A checkpoint this loop wrote, loaded without running pickled code (weights_only=True: only
+    tensors, numbers, strings and containers). Anything else (a file planted in PCL_HOME, a
+    foreign or damaged file) is not resumed from: it is moved aside to <name>.rejected, nothing is
+    executed or lost, and training starts fresh."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict):
+            raise TypeError(f"a {type(saved).__name__}, not a checkpoint dict")
+        return saved
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, it must not stop or steer training
+        rejected = path.with_name(path.name + ".rejected")
+        os.replace(path, rejected)
+        log.warning("%s is not a checkpoint this pipeline can resume from (%s: %s); moved to %s, training "
+                    "from the start", path, type(exc).__name__, str(exc).splitlines()[0][:200], rejected)
+        return None
 
 
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
