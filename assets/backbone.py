@@ -24,7 +24,8 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""
         data = store.dataset(ds)
         trained = train_backbone(data, t1, seed=experiment.seed, device=torch_device.get_device(),
-                                 on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs))
+                                 on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs),
+                                 processes=torch_device.ddp_processes, backend=torch_device.ddp_backend)
         data.save_curve("backbone", trained.curve_png)
         manifest = data.save_backbone(trained.model, trained.manifest)
         test = manifest["test"]

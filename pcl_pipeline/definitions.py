@@ -87,7 +87,7 @@ def build_definitions(settings: Settings) -> Definitions:
             # runs never contend for a database file lock.
             "duckdb": DuckDBResource(database=":memory:"),
             "text_encoder": TextEncoderResource(),
-            "torch_device": TorchResource(),
+            "torch_device": TorchResource(ddp_processes=settings.ddp_processes, ddp_backend=settings.ddp_backend),
             "study": StudyResource(tasks_dir=str(settings.tasks_dir), seeds=list(settings.study_seeds),
                                    workers=settings.study_workers,
                                    markdown=str(settings.study_markdown) if settings.study_markdown else None),

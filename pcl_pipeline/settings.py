@@ -7,7 +7,7 @@ error naming the variable, the value and the expected form.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Mapping
+from typing import Annotated, Literal, Mapping
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
     study_seeds: Annotated[tuple[int, ...], NoDecode] = Field(default=(0, 1, 2), description="comma-separated "
                                                               "integers >= 0: the seeds of the reproduction study")
+    ddp_processes: int = Field(default=1, ge=1, description="an integer >= 1: processes of data-parallel "
+                               "backbone pretraining under torchrun (1 = one process)")
+    ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
+                                                         "(auto: nccl on GPUs, gloo on CPUs)")
     study_datasets: Annotated[tuple[str, ...], NoDecode] = Field(default=DATASETS, description="comma-separated "
                                                                  "dataset names: the datasets of the study")
     study_workers: int = Field(default=2, ge=1, description="an integer >= 1: study steps run at once "

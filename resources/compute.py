@@ -10,6 +10,8 @@ from pcl_pipeline.training.device import pick_device
 class TorchResource(ConfigurableResource):
     device: str = "auto"  # "auto" = CUDA when available, else CPU; or "cpu", "cuda", "cuda:1"
     num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    ddp_processes: int = 1  # PCL_DDP_PROCESSES: backbone pretraining under torchrun with this many processes
+    ddp_backend: str = "auto"  # PCL_DDP_BACKEND: gloo, nccl, or auto (nccl on GPUs)
 
     def get_device(self) -> torch.device:
         if self.num_threads > 0:

@@ -84,6 +84,7 @@ def fit(
     cfg: LoopConfig,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    write_checkpoint: bool = True,
 ) -> FitResult:
     """Train `params` with Adam; after every epoch validate, keep the best state, checkpoint.
 
@@ -94,6 +95,8 @@ def fit(
     step(batch) returns (loss, number of sequences in the batch); batches(generator) yields one
     epoch of batches in an order drawn from `generator` (seeded per epoch, so a resumed run sees
     the same order). Model selection uses `validate()` only: test data never reaches this loop.
+    write_checkpoint False reads a checkpoint but never writes or removes it (the other
+    processes of a data-parallel run; rank 0 writes).
     """
     seed_everything(cfg.seed)
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -162,10 +165,10 @@ def fit(
                  result.best_score, result.best_epoch, lr, record["seconds"])
         if on_epoch is not None:
             on_epoch(record)
-        if checkpoint is not None:
+        if checkpoint is not None and write_checkpoint:
             _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result, schedule)
     set_state(result.best_state)
-    if checkpoint is not None and checkpoint.exists():
+    if checkpoint is not None and write_checkpoint and checkpoint.exists():
         checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
     return result
 

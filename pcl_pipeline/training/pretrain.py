@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,11 +20,12 @@ from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everythi
 log = logging.getLogger(__name__)
 
 
-def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams) -> torch.Tensor:
+def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of predicting position i+1 from positions <= i, at every non-padded position.
 
     Full softmax over the item table, or a sampled softmax (shared uniform negatives) when the
     vocabulary exceeds params.sampled_softmax_above, where the (B, L, V) logits would not fit.
+    reduction "sum" gives the sum over positions (data-parallel training divides by the global count).
     """
     inputs, labels = seqs[:, :-1], seqs[:, 1:]  # (B, L), (B, L)
     hidden = model.encode(inputs)  # (B, L, d)
@@ -32,14 +34,37 @@ def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams) ->
     if model.cfg.n_items <= params.sampled_softmax_above:
         logits = model.item_scores(h)  # (M, V + 1)
         logits[:, 0] = float("-inf")  # padding is never a prediction
-        return F.cross_entropy(logits.float(), y)
+        return F.cross_entropy(logits.float(), y, reduction=reduction)
     negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device)
     table = model.item_emb.weight
     pos = (h * table[y]).sum(-1, keepdim=True)  # (M, 1)
     neg = h @ table[negatives].T  # (M, K)
     neg = neg.masked_fill(negatives.unsqueeze(0) == y.unsqueeze(1), float("-inf"))  # a sampled positive is no negative
     logits = torch.cat([pos, neg], dim=1).float()
-    return F.cross_entropy(logits, torch.zeros_like(y))
+    return F.cross_entropy(logits, torch.zeros_like(y), reduction=reduction)
+
+
+def positions(seqs: torch.Tensor) -> torch.Tensor:
+    """The number of next-item examples in a batch (the count next_item_loss averages over)."""
+    return ((seqs[:, 1:] > 0) & (seqs[:, :-1] > 0)).sum()
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place in data-parallel pretraining (torch.distributed initialised)."""
+    rank: int
+    world_size: int
+
+
+class _Objective(torch.nn.Module):
+    """The T1 loss as a module's forward, so DistributedDataParallel can sync its gradients."""
+
+    def __init__(self, model: SASRec, params: BackboneParams) -> None:
+        super().__init__()
+        self.model, self.params = model, params
+
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        return next_item_loss(self.model, seqs, self.params, reduction="sum")
 
 
 def bce_next_item_loss(model: SASRec, seqs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -64,20 +89,46 @@ def bce_next_item_loss(model: SASRec, seqs: torch.Tensor, generator: torch.Gener
 
 def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, device: torch.device,
                       fingerprint: str, checkpoint: Path | None = None,
-                      on_epoch: Callable[[dict], None] | None = None) -> tuple[SASRec, FitResult]:
-    """Train SASRec on T1 and return the model with the best validation NDCG@10 (test untouched)."""
+                      on_epoch: Callable[[dict], None] | None = None,
+                      shard: Shard | None = None) -> tuple[SASRec, FitResult]:
+    """Train SASRec on T1 and return the model with the best validation NDCG@10 (test untouched).
+
+    With `shard` (torch.distributed initialised, e.g. under torchrun: training/distributed.py),
+    every process takes its slice of each global batch of params.batch_size sequences, the same
+    batches in the same order as one process would; the loss is the sum over this slice's
+    positions divided by the global count / world size, and DistributedDataParallel averages the
+    gradients, so a step equals one process's step on the whole global batch. Every process
+    validates the same (synchronised) model, so all stop alike; only rank 0 writes checkpoints.
+    """
     seed_everything(seed)
     model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
     train = data.train
+    objective = None
+    if shard is not None:
+        if params.loss != "ce":
+            raise ValueError("data-parallel pretraining supports loss 'ce' (the default)")
+        from torch.nn.parallel import DistributedDataParallel
+
+        objective = DistributedDataParallel(_Objective(model, params),
+                                            device_ids=[device.index] if device.type == "cuda" else None)
 
     def batches(generator: torch.Generator):
         for idx in batch_indices(len(train), params.batch_size, generator):
+            if shard is not None:
+                idx = idx[shard.rank::shard.world_size]
             yield train.inputs[idx].to(device)
 
     def step(seqs: torch.Tensor) -> tuple[torch.Tensor, int]:
         model.train()
         with autocast(device):
-            loss = bce_next_item_loss(model, seqs) if params.loss == "bce" else next_item_loss(model, seqs, params)
+            if objective is not None:
+                total = positions(seqs).to(device=device, dtype=torch.float32)
+                torch.distributed.all_reduce(total)
+                loss = objective(seqs) * shard.world_size / total.clamp(min=1.0)
+            elif params.loss == "bce":
+                loss = bce_next_item_loss(model, seqs)
+            else:
+                loss = next_item_loss(model, seqs, params)
         return loss, seqs.shape[0]
 
     def validate() -> float:
@@ -91,7 +142,6 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
                       warmup_epochs=params.warmup_epochs, decay_patience=params.decay_patience,
                       decay_factor=params.decay_factor, max_decays=params.max_decays)
     result = fit(list(model.parameters()), step, batches, validate, model.state_dict, model.load_state_dict,
-                 loop, checkpoint, on_epoch)
+                 loop, checkpoint, on_epoch, write_checkpoint=shard is None or shard.rank == 0)
     model.eval()
     return model, result
-
