@@ -34,40 +34,59 @@ class Split:
             return self.inputs[idx]
         starts, ends = self.offsets[idx], self.offsets[idx + 1]  # (B,), (B,)
         width = max(1, int((ends - starts).max())) if len(idx) else 1
-        out = torch.zeros(len(idx), width, dtype=torch.long)
-        for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
-            if b > a:
-                out[row, width - (b - a):] = self.history[a:b]
+        return _left_pad_ranges(self.history, starts, ends, width)
+
+
+def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, width) long: row r holds the last `width` items of values[starts[r]:ends[r]],
+    left-padded with 0; vectorised (no Python loop over rows)."""
+    starts = torch.maximum(starts, ends - width)
+    lengths = (ends - starts).clamp(min=0)  # (B,)
+    out = torch.zeros(len(starts), width, dtype=torch.long)
+    total = int(lengths.sum())
+    if total == 0:
         return out
+    rows = torch.repeat_interleave(torch.arange(len(starts)), lengths)  # (total,)
+    first = torch.cumsum(lengths, 0) - lengths  # (B,) position of each row's first kept item
+    within = torch.arange(total) - first[rows]  # 0.. within the row
+    out[rows, width - lengths[rows] + within] = values[starts[rows] + within]
+    return out
 
 
 def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
     """Keep the last max_len items of each sequence and left-pad with 0 -> (B, max_len) long."""
-    out = torch.zeros(len(sequences), max_len, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        tail = seq[-max_len:]
-        if tail:
-            out[row, max_len - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
-    return out
+    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)
+    values = torch.tensor([item for seq in sequences for item in seq], dtype=torch.long)
+    ends = torch.cumsum(lengths, 0)
+    return _left_pad_ranges(values, ends - lengths, ends, max_len)
 
 
 def load_split(rows: Path, split: str, max_len: int, append_target: bool = False) -> Split:
-    """Rows of `split` from a task_data Parquet file. With append_target the target is appended to
-    the input (T1 training: every position of input + target is a next-item example)."""
-    table = pq.read_table(rows, columns=["user_idx", "split", "input", "target"])
+    """Rows of `split` from a task_data Parquet file (memory-mapped, in Arrow and torch: no
+    Python object per row or item). With append_target the target is appended to the input
+    (T1 training: every position of input + target is a next-item example)."""
+    table = pq.read_table(rows, columns=["user_idx", "split", "input", "target"], memory_map=True)
     table = table.filter(pc.equal(table["split"], split))
-    inputs = table["input"].to_pylist()
-    targets = table["target"].to_pylist()
+    column = table["input"].combine_chunks() if table.num_rows else None
+    targets = torch.from_numpy(table["target"].to_numpy().astype("int64", copy=True))
+    users = torch.from_numpy(table["user_idx"].to_numpy().astype("int64", copy=True))
+    if column is None:
+        values, offsets = torch.zeros(0, dtype=torch.long), torch.zeros(1, dtype=torch.long)
+    else:
+        offsets = torch.from_numpy(column.offsets.to_numpy().astype("int64", copy=True))
+        offsets = offsets - offsets[0]  # a sliced array's offsets start where the slice does
+        values = torch.from_numpy(column.flatten().to_numpy().astype("int64", copy=True))
     if append_target:
-        inputs = [seq + [t] for seq, t in zip(inputs, targets)]
-    lengths = torch.tensor([0] + [len(seq) for seq in inputs], dtype=torch.long)
-    return Split(
-        users=torch.tensor(table["user_idx"].to_pylist(), dtype=torch.long),
-        inputs=left_pad(inputs, max_len),
-        targets=torch.as_tensor(targets, dtype=torch.long),
-        history=torch.tensor([item for seq in inputs for item in seq], dtype=torch.long),
-        offsets=lengths.cumsum(0),
-    )
+        n = len(targets)
+        lengths = offsets[1:] - offsets[:-1] + 1
+        grown = torch.zeros(int(lengths.sum()), dtype=torch.long)
+        new_offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+        old_rows = torch.repeat_interleave(torch.arange(n), lengths - 1)
+        grown[torch.arange(len(values)) + old_rows] = values  # each row's items shift by the targets before it
+        grown[new_offsets[1:] - 1] = targets
+        values, offsets = grown, new_offsets
+    return Split(users=users, inputs=_left_pad_ranges(values, offsets[:-1], offsets[1:], max_len),
+                 targets=targets, history=values, offsets=offsets)
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
