@@ -84,8 +84,9 @@ def build_definitions(settings: Settings) -> Definitions:
                 tenrec_path=str(paths["tenrec"]) if paths["tenrec"] else None,
                 synthetic_scale=settings.synthetic_scale, seed=settings.seed),
             # Parquet is the store between stages; DuckDB is the engine, in memory, so parallel
-            # runs never contend for a database file lock.
-            "duckdb": DuckDBResource(database=":memory:"),
+            # runs never contend for a database file lock; beyond memory_limit it spills to disk.
+            "duckdb": DuckDBResource(database=":memory:", connection_config={
+                "memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.home / ".duckdb_spill")}),
             "text_encoder": TextEncoderResource(),
             "torch_device": TorchResource(ddp_processes=settings.ddp_processes, ddp_backend=settings.ddp_backend),
             "study": StudyResource(tasks_dir=str(settings.tasks_dir), seeds=list(settings.study_seeds),

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
     study_seeds: Annotated[tuple[int, ...], NoDecode] = Field(default=(0, 1, 2), description="comma-separated "
                                                               "integers >= 0: the seeds of the reproduction study")
+    duckdb_memory_limit: str = Field(default="2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+                                     description="a size such as 2GB: DuckDB's memory_limit (it spills to "
+                                     "$PCL_HOME/.duckdb_spill beyond it)")
     ddp_processes: int = Field(default=1, ge=1, description="an integer >= 1: processes of data-parallel "
                                "backbone pretraining under torchrun (1 = one process)")
     ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
