@@ -13,7 +13,7 @@ export PCL_HOME ?= $(CURDIR)/.pcl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-slow dev bench bench-real study study-real clean
+.PHONY: setup run test test-slow test-scale dev bench bench-real study study-real clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+test-scale: setup  ## a Dask cluster runs the tiny graph with the instance on Postgres; k8s config validated
+	$(PY) -m pip install --quiet -e ".[dev,scale]"
+	$(PY) -m pytest -q -m scale
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 	$(VENV)/bin/dagster dev -w workspace.yaml

@@ -15,8 +15,13 @@ MODEL_CODE_VERSION = "2"  # bump when model or training code changes (2: item pr
 MODEL_KINDS = {"pytorch", "safetensors"}
 
 
+# On Kubernetes (dagster-k8s executor or run launcher) the backbone step asks for one GPU; other
+# executors ignore the tag (docs/deployment.md).
+GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
+
+
 def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
-    @asset(key=keys.backbone(ds), deps=[keys.task_data(ds, t1.name)], group_name=ds,
+    @asset(key=keys.backbone(ds), deps=[keys.task_data(ds, t1.name)], group_name=ds, op_tags=GPU_TAGS,
            code_version=f"{MODEL_CODE_VERSION}-{fingerprint(t1.params.model_dump())}", automation_condition=automation,
            kinds=MODEL_KINDS)
     def backbone(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,

@@ -70,7 +70,22 @@ def study_asset_count(settings: Settings) -> int:
     return len(AssetSelection.groups(keys.STUDY_GROUP).resolve(build_definitions(settings).resolve_asset_graph()))
 
 
-def build_definitions(settings: Settings) -> Definitions:
+DISTRIBUTED_JOB = "pipeline_on_dask"
+
+
+def distributed_job():
+    """The pipeline (every asset but the study) as a job whose steps run on a Dask cluster
+    (dagster-dask, `pip install .[scale]`): one task per step, the cluster named by the run config
+    (`execution: config: cluster: existing: address: tcp://...`), the Dagster instance shared by
+    the scheduler side and every worker (Postgres: dagster-postgres). For dagster.reconstructable:
+    every worker rebuilds it from the same environment."""
+    from dagster_dask import dask_executor
+
+    job = define_asset_job(DISTRIBUTED_JOB, selection=pipeline_selection(), executor_def=dask_executor)
+    return build_definitions(Settings.from_env(), extra_jobs=[job]).resolve_job_def(DISTRIBUTED_JOB)
+
+
+def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Definitions:
     catalogs = {ds: load_catalog(settings.tasks_dir, ds, settings.task_orders.get(ds)) for ds in DATASETS}
     # the study always runs the catalog order (its task-order study permutes it)
     study_catalogs = {ds: load_catalog(settings.tasks_dir, ds) for ds in settings.study_datasets}
@@ -98,7 +113,7 @@ def build_definitions(settings: Settings) -> Definitions:
         executor=in_process_executor,
         # the console logger for dagster dev and -v; progress_logger for `make run`'s own lines
         loggers={"console": colored_console_logger, "progress": progress_logger},
-        jobs=[retrain_job, study_job_definition(settings.study_workers)],
+        jobs=[retrain_job, study_job_definition(settings.study_workers), *(extra_jobs or [])],
         schedules=[retrain_schedule(settings.retrain_cron)],
         sensors=[automation_sensor(settings.automation),
                  new_task_files_sensor(settings, {ds: {t.name for t in ts} for ds, ts in catalogs.items()})],
