@@ -6,6 +6,7 @@ error naming the variable, the value and the expected form.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
@@ -133,3 +134,18 @@ class Settings(BaseSettings):
         """Datasets whose tasks after T1 run in another order than the catalog's (robustness)."""
         orders = {"movielens": self.task_order_movielens, "tenrec": self.task_order_tenrec}
         return {ds: list(order) for ds, order in orders.items() if order}
+
+
+def torchrun_process() -> tuple[int, int, int]:
+    """(rank, world size, local rank) of this process, as torchrun sets them in the environment."""
+    try:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+    except (KeyError, ValueError) as exc:
+        raise SettingsError("RANK/WORLD_SIZE", None, f"not set by torchrun ({exc})",
+                            "integers set by torchrun: start this module with torchrun") from None
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment with `overrides`, for a child process (torchrun); an override
+    already set in the environment keeps its value there."""
+    return {**os.environ, **{k: v for k, v in overrides.items() if k not in os.environ}}

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pcl_pipeline.catalog import TaskSpec, load_task_file
+from pcl_pipeline.settings import child_environment, torchrun_process
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.training.loop import FitResult
 from pcl_pipeline.training.pretrain import Shard, pretrain_backbone
@@ -46,10 +47,10 @@ def worker(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="auto")
     args = parser.parse_args(argv)
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    rank, world, local_rank = torchrun_process()
     device = torch.device(args.device)
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     torch.distributed.init_process_group(backend_for(device, args.backend))
     try:
@@ -79,8 +80,8 @@ def launch(home: Path, dataset: str, variant: str, t1: TaskSpec, *, seed: int, p
                    "-m", "pcl_pipeline.training.distributed", "--home", str(home), "--dataset", dataset,
                    "--variant", variant, "--task-file", str(t1.file), "--seed", str(seed), "--out", out,
                    "--device", device.type, "--backend", backend, "--fingerprint", config_fingerprint]
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
-            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))})
+        threads = str(max(1, (os.cpu_count() or 1) // processes))  # the cores shared by the processes
+        done = subprocess.run(command, capture_output=True, text=True, env=child_environment(OMP_NUM_THREADS=threads))
         if done.returncode != 0:
             raise RuntimeError(f"DDP pretraining ({processes} processes, torchrun) failed with exit code "
                                f"{done.returncode}:\n{done.stderr[-4000:]}")
