@@ -42,3 +42,26 @@ def tiny_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_TASK_ORDER_MOVIELENS", "PCL_TASK_ORDER_TENREC"):
         monkeypatch.delenv(key, raising=False)
     return {"tasks": tasks, "home": home, "dagster_home": dagster_home, "root": tmp_path}
+
+
+def trained_tiny_store(root: Path, n_tasks: int | None = None):
+    """The tiny movielens catalog (its first n_tasks) under root: tables at scale 0.3, random task
+    texts, the backbone pretrained and stored (seed 0). Returns (store, tasks)."""
+    import duckdb
+    import torch
+
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.stages import data as stages
+    from pcl_pipeline.stages.backbone import train_backbone
+    from pcl_pipeline.stages.text import embed_task
+    from pcl_pipeline.store.artifact_store import ArtifactStore
+    from pcl_pipeline.text_encoder import RandomTextEncoder
+
+    tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")[:n_tasks]
+    store = ArtifactStore(root / "home").dataset("movielens")
+    stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
+    for task in tasks:
+        store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
+    backbone = train_backbone(store, tasks[0], seed=0, device=torch.device("cpu"))
+    store.save_backbone(backbone.model, backbone.manifest)
+    return store, tasks

@@ -11,18 +11,15 @@ import duckdb
 import pytest
 import torch
 
-from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.prompt import train_prompt
-from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store import artifacts as artifacts_module
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
-from pcl_pipeline.text_encoder import RandomTextEncoder
 from pcl_pipeline.training.loop import LoopConfig, fit
-from tests.conftest import write_tiny_catalog
+from tests.conftest import trained_tiny_store
 from tests.test_formats import ML1M_MOVIES, ML1M_USERS, ml1m, read_error
 
 CPU = torch.device("cpu")
@@ -67,13 +64,7 @@ def test_a_timestamp_that_is_not_an_integer(tmp_path):
 def tiny(tmp_path_factory):
     """The tiny movielens catalog's tables, texts and backbone, and its T2 trained and stored."""
     root = tmp_path_factory.mktemp("catalogue")
-    tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")
-    store = ArtifactStore(root / "home").dataset("movielens")
-    stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
-    for task in tasks:
-        store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
-    backbone = train_backbone(store, tasks[0], seed=0, device=CPU)
-    store.save_backbone(backbone.model, backbone.manifest)
+    store, tasks = trained_tiny_store(root)
     trained = train_prompt(store, tasks[:2], seed=0, device=CPU, init_from=None)
     store.save_task_parts(tasks[1].name, trained.model, trained.manifest)
     return {"store": store, "tasks": tasks, "root": root}

@@ -2,21 +2,14 @@
 learned shows up in the next task's row, and an untouched chain shows exactly zero change."""
 from __future__ import annotations
 
-import duckdb
 import pytest
 import torch
 
-from pcl_pipeline.catalog import load_catalog
-from pcl_pipeline.stages import data as stages
-from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.evaluate import evaluate_task
 from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.stages.report import build_report
-from pcl_pipeline.stages.text import embed_task
-from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.artifacts import load_artifact, save_artifact
-from pcl_pipeline.text_encoder import RandomTextEncoder
-from tests.conftest import write_tiny_catalog
+from tests.conftest import trained_tiny_store
 
 CPU = torch.device("cpu")
 
@@ -24,14 +17,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
     """T1, T2 and T3 of the tiny movielens catalog learned in order, each evaluated right after."""
-    root = tmp_path_factory.mktemp("forgetting")
-    tasks = load_catalog(write_tiny_catalog(root / "tasks"), "movielens")[:3]
-    store = ArtifactStore(root / "home").dataset("movielens")
-    stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
-    for task in tasks:
-        store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
-    backbone = train_backbone(store, tasks[0], seed=0, device=CPU)
-    store.save_backbone(backbone.model, backbone.manifest)
+    store, tasks = trained_tiny_store(tmp_path_factory.mktemp("forgetting"), 3)
     records = [evaluate_task(store, tasks[:1], CPU)]
     for k in (1, 2):
         trained = train_prompt(store, tasks[:k + 1], seed=0, device=CPU, init_from=None)
