@@ -154,7 +154,7 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
                                             for t in tasks) + " | forgetting max abs change | stored params | train s |",
                   "|---|" + "---|" * (len(tasks) + 3)]
         best = {t: max(m["tasks"][t]["mean"] for m in methods.values()) for t in tasks}
-        for name, m in methods.items():
+        for name, m in sorted(methods.items(), key=lambda kv: _method_rank(kv[0])):
             cells = []
             for t in tasks:
                 row = m["tasks"][t]
@@ -176,7 +176,7 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
         if cold_tasks:
             lines += ["", "Cold-start test rows (target seen <= 5 times in training), model metric:", "",
                       "| method | " + " | ".join(cold_tasks) + " |", "|---|" + "---|" * len(cold_tasks)]
-            for name, rows in result["cold_start"].items():
+            for name, rows in sorted(result["cold_start"].items(), key=lambda kv: _method_rank(kv[0])):
                 lines.append(f"| {name} | " + " | ".join(f"{rows[t]:.4f}" if t in rows else "-" for t in cold_tasks) + " |")
         t = result["transfer"]
         lines += ["", "Transfer, the same MLP on the classification task, test accuracy: " +
@@ -191,6 +191,12 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
     lines += [f"- **{m.name}**: {m.summary}" + (f"; backbone learning rate chosen from {', '.join(f'{v:g}' for v in m.backbone_lr_grid)}"
                                                 if m.backbone_lr_grid else "") for m in METHODS.values()]
     return "\n".join(lines) + "\n"
+
+
+def _method_rank(name: str) -> int:
+    """Registry order (PCL, its ablations, then the baselines); unknown names last."""
+    order = list(METHODS)
+    return order.index(name) if name in order else len(order)
 
 
 def _baseline_rows(baselines: dict, tasks: list[str]) -> list[str]:
