@@ -59,7 +59,9 @@ class ProgressHandler(logging.Handler):
             self.done += 1
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             key = step.replace("__", "/")
-            self._print(f"[{self.done}/{self.total}] {key:<34} {seconds:6.1f} s  {self.headlines.get(step, '')}")
+            # total 0: steps run in several processes (the study job), each with its own handler
+            count = f"[{self.done}/{self.total}] " if self.total else "done "
+            self._print(f"{count}{key:<34} {seconds:6.1f} s  {self.headlines.get(step, '')}")
         elif kind == "STEP_FAILURE":
             error = event.step_failure_data.error
             while error.cause is not None:  # the user's error under Dagster's wrappers

@@ -140,7 +140,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with home_lock(settings.home, "study", wait=args.wait), \
             execute_job(reconstructable(definitions.study_job), instance=_instance(),
-                        run_config=run_config(definitions.study_asset_count(settings), False)) as result:
+                        run_config=run_config(0, False)) as result:  # steps in processes: no shared count
         ok = result.success
     wall = time.perf_counter() - t0
     if not ok:

@@ -66,10 +66,6 @@ def stale_keys(defs: Definitions, instance) -> list[AssetKey]:
                   key=lambda k: k.to_user_string())
 
 
-def study_asset_count(settings: Settings) -> int:
-    return len(AssetSelection.groups(keys.STUDY_GROUP).resolve(build_definitions(settings).resolve_asset_graph()))
-
-
 DISTRIBUTED_JOB = "pipeline_on_dask"
 
 
