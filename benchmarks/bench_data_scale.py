@@ -12,7 +12,7 @@ tensors (data/splits.py). DuckDB runs with memory_limit and a temp_directory to 
 Baseline process: pandas reads ratings.dat and computes the same interactions and sequences
 (ties broken by pandas' own hash of (seed, user, item) instead of md5: same work, same rows
 per user; the order inside equal timestamps may differ). Prints seconds, rows/s and peak RSS
-(ru_maxrss of the process) for both, and the ratio.
+(ru_maxrss of the process; for the pipeline also after each step) for both, and the ratio.
 """
 from __future__ import annotations
 
@@ -42,19 +42,21 @@ folder, home, tmp, limit = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sy
 tasks = load_catalog(Path(sys.argv[5]), "movielens")
 store = ArtifactStore(home).dataset("movielens")
 con = duckdb.connect(config={"memory_limit": limit, "temp_directory": tmp, "preserve_insertion_order": True})
-steps = {}
-t0 = time.perf_counter(); info = stages.ingest_raw(con, store, folder, seed=0, scale=1.0); steps["read + validate"] = time.perf_counter() - t0
-t0 = time.perf_counter(); n_inter = stages.interactions(con, store, tasks[0], seed=0); steps["interactions"] = time.perf_counter() - t0
-t0 = time.perf_counter(); n_seq = stages.sequences(con, store, seed=0); steps["sequences"] = time.perf_counter() - t0
+steps, rss = {}, {}
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t0 = time.perf_counter(); info = stages.ingest_raw(con, store, folder, seed=0, scale=1.0); steps["read + validate"] = time.perf_counter() - t0; rss["read + validate"] = peak()
+t0 = time.perf_counter(); n_inter = stages.interactions(con, store, tasks[0], seed=0); steps["interactions"] = time.perf_counter() - t0; rss["interactions"] = peak()
+t0 = time.perf_counter(); n_seq = stages.sequences(con, store, seed=0); steps["sequences"] = time.perf_counter() - t0; rss["sequences"] = peak()
 t0 = time.perf_counter()
 rows = {t.name: stages.task_data(con, store, t, tasks[0], seed=0) for t in tasks}
-steps["task rows (4 tasks)"] = time.perf_counter() - t0
+steps["task rows (4 tasks)"] = time.perf_counter() - t0; rss["task rows (4 tasks)"] = peak()
 t0 = time.perf_counter()
 for t in tasks[:2]:
     split = load_split(store.task_data_paths(t.name).rows, "train", 50, append_target=t.kind == "next_item")
-steps["training tensors (T1, T2)"] = time.perf_counter() - t0
-print(json.dumps({"steps": steps, "ratings": info["rows"]["ratings"], "interactions": n_inter, "users": n_seq,
-                  "task_rows": rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+steps["training tensors (T1, T2)"] = time.perf_counter() - t0; rss["training tensors (T1, T2)"] = peak()
+print(json.dumps({"steps": steps, "rss": rss, "ratings": info["rows"]["ratings"], "interactions": n_inter,
+                  "users": n_seq, "task_rows": rows, "peak_rss_mb": peak()}))
 """
 
 PANDAS = r"""
@@ -127,9 +129,10 @@ def main() -> None:
     base, base_wall = run(PANDAS, str(tmp / "ml" / "ratings.dat"))
     n = pipe["ratings"]
     print(f"\n== {n:,} ratings, {pipe['users']:,} users in sequences (pandas: {base['users']:,}) ==")
-    print(f"{'pipeline step (DuckDB memory_limit ' + args.memory_limit + ')':<46} {'seconds':>8} {'rows/s':>12}")
+    print(f"{'pipeline step (DuckDB memory_limit ' + args.memory_limit + ')':<46} {'seconds':>8} {'rows/s':>12} "
+          f"{'peak RSS so far MB':>19}")
     for step, seconds in pipe["steps"].items():
-        print(f"{step:<46} {seconds:>8.1f} {n / seconds:>12,.0f}")
+        print(f"{step:<46} {seconds:>8.1f} {n / seconds:>12,.0f} {pipe['rss'][step]:>19,.0f}")
     print(f"{'baseline step (pandas)':<46} {'seconds':>8} {'rows/s':>12}")
     for step, seconds in base["steps"].items():
         print(f"{step:<46} {seconds:>8.1f} {n / seconds:>12,.0f}")
