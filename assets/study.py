@@ -123,11 +123,12 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
 
     @asset(key=keys.study_report(), deps=deps, group_name=keys.STUDY_GROUP, code_version=STUDY_CODE_VERSION,
            kinds={"json", "markdown"})
-    def study_report(store: StoreResource, study: StudyResource) -> MaterializeResult:
+    def study_report(store: StoreResource, study: StudyResource, experiment: ExperimentResource) -> MaterializeResult:
         """study.json ({"seeds", "datasets": {ds: methods, order, cold_start, transfer}}), the Markdown
         report with one verdict per claim of the paper, and its charts."""
         root = store.store()
-        content = {"seeds": list(study.seeds), "datasets": {}}
+        content = {"seeds": list(study.seeds), "datasets": {},
+                   "sources": {ds: experiment.source_label(ds) for ds in catalogs}}
         for ds, tasks in catalogs.items():
             per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in METHODS}
             content["datasets"][ds] = summarize(tasks, per_method, root.load_study_part(ds, "task_orders"),

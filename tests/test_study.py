@@ -35,7 +35,8 @@ def study(tmp_path_factory):
 def test_study_json_has_the_issue_shape(study):
     stored = ArtifactStore(study["home"]).load_study()
     assert stored == json.loads(json.dumps(study["study"]))
-    assert set(stored) == {"seeds", "datasets"} and stored["seeds"] == [0]
+    assert set(stored) == {"seeds", "datasets", "sources"} and stored["seeds"] == [0]
+    assert stored["sources"] == {"movielens": "embedded"}
     assert set(stored["datasets"]) == {"movielens"}
     ds = stored["datasets"]["movielens"]
     assert set(ds) == {"methods", "order", "cold_start", "transfer", "baselines", "backbone_lrs"}

@@ -295,7 +295,8 @@ def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int]
               log=print) -> dict:
     """The whole study: {"seeds": [...], "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
-    return {"seeds": list(seeds), "datasets": {
+    return {"seeds": list(seeds), "sources": {ds: str(data_paths.get(ds) or "embedded") for ds in datasets},
+            "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
                         scale=scale, max_orders=max_orders, order_seeds=order_seeds, transfer=transfer, log=log)
         for ds in datasets}}
