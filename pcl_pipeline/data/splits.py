@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -37,19 +36,22 @@ class Split:
         return _left_pad_ranges(self.history, starts, ends, width)
 
 
-def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
+def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int,
+                     chunk_rows: int = 65_536) -> torch.Tensor:
     """(B, width) long: row r holds the last `width` items of values[starts[r]:ends[r]],
-    left-padded with 0; vectorised (no Python loop over rows)."""
-    starts = torch.maximum(starts, ends - width)
-    lengths = (ends - starts).clamp(min=0)  # (B,)
+    left-padded with 0; vectorised per chunk of rows (no Python loop over rows, and the index
+    temporaries stay the size of one chunk, not of B x width)."""
     out = torch.zeros(len(starts), width, dtype=torch.long)
-    total = int(lengths.sum())
-    if total == 0:
-        return out
-    rows = torch.repeat_interleave(torch.arange(len(starts)), lengths)  # (total,)
-    first = torch.cumsum(lengths, 0) - lengths  # (B,) position of each row's first kept item
-    within = torch.arange(total) - first[rows]  # 0.. within the row
-    out[rows, width - lengths[rows] + within] = values[starts[rows] + within]
+    for lo in range(0, len(starts), chunk_rows):
+        hi = min(lo + chunk_rows, len(starts))
+        first_kept = torch.maximum(starts[lo:hi], ends[lo:hi] - width)
+        lengths = (ends[lo:hi] - first_kept).clamp(min=0)  # (b,)
+        total = int(lengths.sum())
+        if total == 0:
+            continue
+        rows = torch.repeat_interleave(torch.arange(hi - lo), lengths)  # (total,)
+        within = torch.arange(total) - (torch.cumsum(lengths, 0) - lengths)[rows]  # 0.. within the row
+        out[lo + rows, width - lengths[rows] + within] = values[first_kept[rows] + within]
     return out
 
 
@@ -65,17 +67,20 @@ def load_split(rows: Path, split: str, max_len: int, append_target: bool = False
     """Rows of `split` from a task_data Parquet file (memory-mapped, in Arrow and torch: no
     Python object per row or item). With append_target the target is appended to the input
     (T1 training: every position of input + target is a next-item example)."""
-    table = pq.read_table(rows, columns=["user_idx", "split", "input", "target"], memory_map=True)
-    table = table.filter(pc.equal(table["split"], split))
-    column = table["input"].combine_chunks() if table.num_rows else None
+    # only this split's rows are materialised (the filter runs while scanning), then only tensors are kept
+    table = pq.read_table(rows, columns=["user_idx", "input", "target"], memory_map=True,
+                          filters=[("split", "=", split)])
     targets = torch.from_numpy(table["target"].to_numpy().astype("int64", copy=True))
     users = torch.from_numpy(table["user_idx"].to_numpy().astype("int64", copy=True))
-    if column is None:
+    if table.num_rows == 0:
         values, offsets = torch.zeros(0, dtype=torch.long), torch.zeros(1, dtype=torch.long)
     else:
+        column = table["input"].combine_chunks()
+        del table
         offsets = torch.from_numpy(column.offsets.to_numpy().astype("int64", copy=True))
         offsets = offsets - offsets[0]  # a sliced array's offsets start where the slice does
         values = torch.from_numpy(column.flatten().to_numpy().astype("int64", copy=True))
+        del column
     if append_target:
         n = len(targets)
         lengths = offsets[1:] - offsets[:-1] + 1
