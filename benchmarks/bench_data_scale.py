@@ -41,15 +41,17 @@ from pcl_pipeline.data.splits import load_split
 folder, home, tmp, limit = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 tasks = load_catalog(Path(sys.argv[5]), "movielens")
 store = ArtifactStore(home).dataset("movielens")
-con = duckdb.connect(config={"memory_limit": limit, "temp_directory": tmp, "preserve_insertion_order": True})
+def connect():  # one connection per step, closed after it, as each asset does with DuckDBResource
+    return duckdb.connect(config={"memory_limit": limit, "temp_directory": tmp, "preserve_insertion_order": True})
 steps, rss = {}, {}
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-t0 = time.perf_counter(); info = stages.ingest_raw(con, store, folder, seed=0, scale=1.0); steps["read + validate"] = time.perf_counter() - t0; rss["read + validate"] = peak()
-t0 = time.perf_counter(); n_inter = stages.interactions(con, store, tasks[0], seed=0); steps["interactions"] = time.perf_counter() - t0; rss["interactions"] = peak()
-t0 = time.perf_counter(); n_seq = stages.sequences(con, store, seed=0); steps["sequences"] = time.perf_counter() - t0; rss["sequences"] = peak()
-t0 = time.perf_counter()
+con = connect(); t0 = time.perf_counter(); info = stages.ingest_raw(con, store, folder, seed=0, scale=1.0); con.close(); steps["read + validate"] = time.perf_counter() - t0; rss["read + validate"] = peak()
+con = connect(); t0 = time.perf_counter(); n_inter = stages.interactions(con, store, tasks[0], seed=0); con.close(); steps["interactions"] = time.perf_counter() - t0; rss["interactions"] = peak()
+con = connect(); t0 = time.perf_counter(); n_seq = stages.sequences(con, store, seed=0); con.close(); steps["sequences"] = time.perf_counter() - t0; rss["sequences"] = peak()
+con = connect(); t0 = time.perf_counter()
 rows = {t.name: stages.task_data(con, store, t, tasks[0], seed=0) for t in tasks}
+con.close()
 steps["task rows (4 tasks)"] = time.perf_counter() - t0; rss["task rows (4 tasks)"] = peak()
 t0 = time.perf_counter()
 for t in tasks[:2]:
