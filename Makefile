@@ -56,4 +56,4 @@ study-real: setup  ## the study on real MovieLens-100K (movielens only, its own 
 		PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m pcl_pipeline study
 
 clean:
-	rm -rf .pcl dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry
+	rm -rf .pcl .pcl-ml100k dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry
