@@ -52,8 +52,10 @@ study: setup  ## the reproduction study (Dagster job `study`, PCL_STUDY_SEEDS): 
 
 study-real: setup  ## the study on real MovieLens-100K (movielens only, its own PCL_HOME): docs/study-ml100k.md
 	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
-	PCL_HOME=$(CURDIR)/.pcl-ml100k PCL_MOVIELENS_PATH=$(ML100K) PCL_STUDY_DATASETS=movielens \
-		PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m pcl_pipeline study
+	mkdir -p .pcl-ml100k/dagster_home && cp dagster_home/dagster.yaml .pcl-ml100k/dagster_home/
+	# its own PCL_HOME and Dagster instance: the study assets' history on real data stays apart
+	DAGSTER_HOME=$(CURDIR)/.pcl-ml100k/dagster_home PCL_HOME=$(CURDIR)/.pcl-ml100k PCL_MOVIELENS_PATH=$(ML100K) \
+		PCL_STUDY_DATASETS=movielens PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m pcl_pipeline study
 
 clean:
 	rm -rf .pcl .pcl-ml100k dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry
