@@ -32,12 +32,13 @@ def run_config(total: int, verbose: bool) -> dict:
     return {"loggers": loggers}
 
 
-def materialize_selection(settings: Settings, selection=None, verbose: bool = False) -> bool:
+def materialize_selection(settings: Settings, selection=None, verbose: bool = False, defs=None) -> bool:
     """Materialize the selected assets (the pipeline, without the study, by default) of the graph
-    built from `settings`, in this process, recorded in $DAGSTER_HOME like a UI run."""
+    built from `settings` (or `defs`, already built from them), in this process, recorded in
+    $DAGSTER_HOME like a UI run."""
     from pcl_pipeline.definitions import build_definitions, pipeline_selection
 
-    defs = build_definitions(settings)
+    defs = defs or build_definitions(settings)
     keys = list(selection) if selection is not None else sorted(pipeline_selection().resolve(defs.resolve_asset_graph()))
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=_instance(), asset_selection=keys, raise_on_error=False,
@@ -50,26 +51,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     the tasks this data could not serve."""
     from pcl_pipeline.definitions import build_definitions, stale_keys
 
+    from assets import keys
+
     settings = Settings.from_env()
     root = ArtifactStore(settings.home)
     with home_lock(settings.home, "make run", wait=args.wait):
         t0 = time.perf_counter()
+        defs = build_definitions(settings)
         selection = None
         if not args.force:
-            selection = stale_keys(build_definitions(settings), _instance())
-            if not selection and root.summary_md.exists():
-                print("every asset is up to date (make run --force recomputes all); summary:")
-                print(root.summary_md.read_text(encoding="utf-8"))
-                _print_skipped(root)
-                return 0
+            selection = stale_keys(defs, _instance())
+            if not selection:
+                if root.summary_md.exists():
+                    print("every asset is up to date (make run --force recomputes all); summary:")
+                    print(root.summary_md.read_text(encoding="utf-8"))
+                    _print_skipped(root)
+                    return 0
+                selection = [keys.summary()]  # everything is fresh but its file was removed: write it again
             print(f"materializing {len(selection)} missing or stale assets (--force: all)")
-        ok = materialize_selection(settings, selection, verbose=args.verbose)
+        ok = materialize_selection(settings, selection, verbose=args.verbose, defs=defs)
         wall = time.perf_counter() - t0
     if not ok:
         print(f"materialization failed after {wall:.1f} s; see the run's logs (make dev, Runs tab)", file=sys.stderr)
         return 1
     print(root.summary_md.read_text(encoding="utf-8"))
-    print(f"materialized in {wall:.1f} s; summary: {root.summary_md.with_suffix('.json')}")
+    print(f"materialized in {wall:.1f} s; summary: {root.summary_json}")
     _print_skipped(root)
     return 0
 
@@ -80,7 +86,7 @@ def _print_skipped(root: ArtifactStore) -> None:
 
     from pcl_pipeline.stages.report import not_applicable_tasks
 
-    summary = json.loads(root.summary_md.with_suffix(".json").read_text(encoding="utf-8"))
+    summary = json.loads(root.summary_json.read_text(encoding="utf-8"))
     for ds, report in summary["datasets"].items():
         for name, reason in not_applicable_tasks(report).items():
             print(f"skipped {ds}/{name}: not applicable to this data: {reason}")

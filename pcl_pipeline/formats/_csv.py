@@ -160,9 +160,9 @@ def read_table(
                 _check_field(con, path, spec, stage, field, f"c{column}", lines)
         _count_missing(con, stage, spec, columns, tolerated)
         _count_spaces(con, stage, spec, columns, tolerated)
-        _check_unique(con, path, spec, stage, columns, lines, tolerated)
+        repeats = _check_unique(con, path, spec, stage, columns, lines, tolerated)
         table = f"raw_{spec.table}"
-        _materialise(con, spec, stage, table, columns, lines)
+        _materialise(con, spec, stage, table, columns, lines, repeats)
     finally:
         for suffix in ("", "_lines", "_repeats"):
             con.execute(f"DROP TABLE IF EXISTS {stage}{suffix}")
@@ -265,17 +265,17 @@ def _check_lines(
 
 
 def _check_unique(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, columns: list,
-                  lines: _Lines, tolerated: dict[str, int]) -> None:
+                  lines: _Lines, tolerated: dict[str, int]) -> bool:
     """Rows repeating spec.unique: identical ones go to TEMP TABLE <stage>_repeats (dropped by
-    _materialise, counted); one with other values is an InputError. One aggregate when there
-    are none (the common case); the window only runs when there are repeats."""
+    _materialise, counted; returns True), one with other values is an InputError. One aggregate
+    when there are none (the common case); the window only runs when there are repeats."""
     if not spec.unique:
-        return
+        return False
     where = {f.name: c for f, c in zip(spec.fields, columns)}
     key = ", ".join(f"trim(c{where[name]})" for name in spec.unique)
     (repeats,) = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {stage}").fetchone()
     if not repeats:
-        return
+        return False
     present = [(f, c) for f, c in zip(spec.fields, columns) if c is not None]
     row = ", ".join(f"trim(c{c})" for _, c in present)
     con.execute(f"""
@@ -296,6 +296,7 @@ def _check_unique(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, st
                          f"{field} ({first[index]!r} there)", line=lines.of(clash[0]), field=field, value=repeat[index],
                          expected=f"one row per ({', '.join(spec.unique)}), or an exact repeat (dropped)")
     tolerated["exact repeated rows dropped"] = repeats
+    return True
 
 
 def _count_spaces(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, columns: list[int],
@@ -352,15 +353,14 @@ def _check_field(
 
 
 def _materialise(
-    con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int], lines: _Lines
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int], lines: _Lines,
+    drop_repeats: bool = False,
 ) -> None:
     """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage."""
     typed = ", ".join(_typed(f, c) for f, c in zip(spec.fields, columns))
     derived = dict(spec.derived)
     out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
-    repeats = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                          [f"{stage}_repeats"]).fetchone()[0]
-    keep = f"WHERE s.rowid NOT IN (SELECT repeat_row FROM {stage}_repeats)" if repeats else ""
+    keep = f"WHERE s.rowid NOT IN (SELECT repeat_row FROM {stage}_repeats)" if drop_repeats else ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
         f"(SELECT {lines.sql('s.rowid', stage)} AS line, {typed} FROM {stage} s {keep}) ORDER BY line"

@@ -35,11 +35,10 @@ def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torc
     config_hash = fingerprint(params.model_dump(), seed)
     t0 = time.perf_counter()
     if processes > 1:
-        state, fit = launch(store.home, store.dataset, store.variant, t1, seed=seed, processes=processes,
-                            device=device, backend=backend,
-                            config_fingerprint=fingerprint(config_hash, data_version, "ddp", processes))
+        fit = launch(store.home, store.dataset, store.variant, t1, seed=seed, processes=processes, device=device,
+                     backend=backend, config_fingerprint=fingerprint(config_hash, data_version, "ddp", processes))
         model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
-        model.load_state_dict(state)
+        model.load_state_dict(fit.best_state)
         model.eval()
     else:
         model, fit = pretrain_backbone(data, params, seed=seed, device=device,

@@ -99,25 +99,31 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
             best = (model, params, fit, config_hash)
     model, params, fit, config_hash = best
     _assert_frozen(before, backbone)
-    manifest = {
-        "asset": f"{store.dataset}/prompt/{task.name}", "method": method.name, "task": task.name, "kind": task.kind, "order": task.order,
-        "metric": task.metric, "n_targets": data.n_targets, "params": params.model_dump(), "config_hash": config_hash,
-        "seed": seed, "data_version": data_version, "device": str(device),
-        "init_from": init_from, "inherited_prompt_from": previous.name if previous else None,
-        "encoder_from": encoder_from,
-        "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
-        "text_sha256": text_hashes, "chain": [t.name for t in chain],
-        **_fit_fields(model, fit, task.metric),
-        "backbone_lr_selection": selection or None, "train_rows": len(data.train),
-        "wall_seconds": time.perf_counter() - t0,
-    }
+    manifest = _manifest(store, method, task, chain, params, data, config_hash, seed, data_version, device,
+                         backbone_manifest, text_hashes, model, fit, task.metric, selection or None,
+                         init_from=init_from, inherited_prompt_from=previous.name if previous else None,
+                         encoder_from=encoder_from, wall_seconds=time.perf_counter() - t0)
     return TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} {task.name}"))
 
 
-def _fit_fields(model: PCLTaskModel, fit, metric: str) -> dict:
-    return {"trainable_params": count_parameters(model.trainable_parameters()),
-            "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason,
-            f"best_valid_{metric}": fit.best_score, "history": fit.history, "throughput_seq_per_s": fit.throughput}
+def _manifest(store: DatasetStore, method: Method, task: TaskSpec, chain: list[TaskSpec], params: TaskParams, data,
+              config_hash: str, seed: int, data_version: str, device: torch.device, backbone_manifest: dict,
+              text_hashes: dict[str, str], model: PCLTaskModel, fit, selected_on: str, selection: dict | None,
+              **fields) -> dict:
+    """What a task artifact's manifest records: config, lineage, data and backbone versions, the
+    fit (best epoch, curve, throughput) and the backbone-rate selection; `fields` adds the rest
+    (init_from, inherited_prompt_from, encoder_from, wall_seconds, ...)."""
+    return {
+        "asset": f"{store.dataset}/prompt/{task.name}", "method": method.name, "task": task.name, "kind": task.kind,
+        "order": task.order, "metric": task.metric, "n_targets": data.n_targets, "params": params.model_dump(),
+        "config_hash": config_hash, "seed": seed, "data_version": data_version, "device": str(device),
+        "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
+        "text_sha256": text_hashes, "chain": [t.name for t in chain],
+        "trainable_params": count_parameters(model.trainable_parameters()),
+        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason,
+        f"best_valid_{selected_on}": fit.best_score, "history": fit.history, "throughput_seq_per_s": fit.throughput,
+        "backbone_lr_selection": selection, "train_rows": len(data.train), **fields,
+    }
 
 
 def train_joint(store: DatasetStore, chain: list[TaskSpec], *, seed: int, device: torch.device, method: Method,
@@ -159,16 +165,10 @@ def train_joint(store: DatasetStore, chain: list[TaskSpec], *, seed: int, device
     out = []
     for k, (task, model, data, p, version) in enumerate(zip(tasks, models, datas, params, versions)):
         seen = chain[:k + 2]  # tasks 1..k+1 (task k+1 = this one)
-        manifest = {
-            "asset": f"{store.dataset}/prompt/{task.name}", "method": method.name, "task": task.name, "kind": task.kind,
-            "order": task.order, "metric": task.metric, "n_targets": data.n_targets, "params": p.model_dump(),
-            "config_hash": config_hash, "seed": seed, "data_version": version, "device": str(device),
-            "init_from": None, "inherited_prompt_from": None, "encoder_from": None, "trained_with": [t.name for t in tasks],
-            "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
-            "text_sha256": {t.name: text_hashes[t.name] for t in seen}, "chain": [t.name for t in seen],
-            **_fit_fields(model, fit, "joint_relative_gain"), "backbone_lr_selection": selection,
-            "train_rows": len(data.train), "wall_seconds": wall / len(tasks),
-        }
+        manifest = _manifest(store, method, task, seen, p, data, config_hash, seed, version, device, backbone_manifest,
+                             {t.name: text_hashes[t.name] for t in seen}, model, fit, "joint_relative_gain", selection,
+                             init_from=None, inherited_prompt_from=None, encoder_from=None,
+                             wall_seconds=wall / len(tasks), trained_with=[t.name for t in tasks])
         out.append(TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} MTL")))
     return out
 

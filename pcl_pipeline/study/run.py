@@ -6,14 +6,16 @@ over permutations of the tasks after T1 (the task-order study).
 Per seed the study lives in its own home, <home>/study/seed-<seed>/ (a seed fixes the user split,
 the tie hash and training). The result has exactly the shape that study/report.py renders:
 
-    {"seeds": [...], "datasets": {ds: {"methods": {method: {"tasks": {task: {"metric", "mean", "std",
-     "per_seed"}}, "forgetting_max_abs_change", "stored_params", "train_seconds"}},
-     "order": {task: mean_rel_change}, "cold_start": {method: {task: mean}},
-     "transfer": {"raw": acc, "pcl": acc} | None}}}
+    {"seeds": [...], "sources": {ds: source}, "datasets": {ds: {"methods": {method: {"tasks": {task:
+     {"metric", "mean", "std", "per_seed"}}, "forgetting_max_abs_change", "forgetting_by_task",
+     "stored_params", "train_seconds"}}, "order": {task: mean_rel_change}, "cold_start": {method:
+     {task: mean}}, "transfer": {"raw": acc, "pcl": acc, "curves"} | None, "baselines",
+     "backbone_lrs"}}}
 
 stored_params counts the tensor elements a method stores (all its task artifacts, without the
 task-text embeddings, plus the shared backbone once for frozen-backbone methods; FineAll, SinMo
-and SeqFT store a backbone in every task artifact and are counted as stored). train_seconds sums
+and SeqFT store a backbone in every task artifact and are counted as stored; MTL's artifacts
+share one backbone, counted once). train_seconds sums
 the task manifests' wall_seconds, plus the backbone's for the methods that start from it (all
 but SinMo). The order study reports, per task, the mean over seeds and non-catalog orders of
 |metric(order) - metric(catalog)| / metric(catalog). "transfer" (study/transfer.py): test accuracy of
@@ -23,6 +25,7 @@ T4 user representations, mean over seeds (None without PCL or a classification t
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 import time
 from pathlib import Path
@@ -39,6 +42,7 @@ from pcl_pipeline.stages.prompt import train_joint, train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetStore, variant_name
+from pcl_pipeline.store.artifacts import load_manifest
 from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
 
 CPU = torch.device("cpu")
@@ -143,8 +147,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
     runs, chosen = [], None
     for seed in seeds:
         root = seed_root(home, seed)
-        shared = root.dataset(dataset)
-        backbone, backbone_manifest = shared.load_backbone(CPU)
+        backbone_manifest = load_manifest(root.dataset(dataset).backbone_paths)
         store = root.dataset(dataset, method.variant)
         t0 = time.perf_counter()
         run = run_chain(store, tasks, seed, device, method, chosen)
@@ -153,7 +156,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
         seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
         if method.backbone != "scratch":
             seconds += backbone_manifest["wall_seconds"]
-        numel = sum(t.numel() for t in backbone.state_dict().values())
+        numel = sum(math.prod(shape) for shape in backbone_manifest["tensors"].values())
         runs.append({"seed": seed, "records": run["records"], "report": run["report"],
                      "stored_params": stored_params(store, tasks, name, numel), "train_seconds": seconds,
                      "backbone_lrs": {task: lrs[0] for task, lrs in chosen.items()}})

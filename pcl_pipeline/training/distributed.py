@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from pcl_pipeline.catalog import TaskSpec, load_task_file
 from pcl_pipeline.settings import child_environment, torchrun_process
-from pcl_pipeline.store.artifact_store import ArtifactStore
+from pcl_pipeline.store.artifact_store import DEFAULT_VARIANT, ArtifactStore
 from pcl_pipeline.training.loop import FitResult
 from pcl_pipeline.training.pretrain import Shard, pretrain_backbone
 
@@ -54,7 +54,7 @@ def worker(argv: list[str] | None = None) -> None:
         torch.cuda.set_device(device)
     torch.distributed.init_process_group(backend_for(device, args.backend))
     try:
-        store = ArtifactStore(Path(args.home)).dataset(args.dataset, args.variant or "default")
+        store = ArtifactStore(Path(args.home)).dataset(args.dataset, args.variant or DEFAULT_VARIANT)
         t1 = load_task_file(Path(args.task_file))
         data = store.next_item_data(t1)
         model, fit = pretrain_backbone(data, t1.backbone_params, seed=args.seed, device=device,
@@ -73,8 +73,9 @@ def worker(argv: list[str] | None = None) -> None:
 
 
 def launch(home: Path, dataset: str, variant: str, t1: TaskSpec, *, seed: int, processes: int, device: torch.device,
-           backend: str = "auto", config_fingerprint: str = "") -> tuple[dict[str, torch.Tensor], FitResult]:
-    """Run the DDP pretraining with torchrun on this machine; the best state and the fit record."""
+           backend: str = "auto", config_fingerprint: str = "") -> FitResult:
+    """Run the DDP pretraining with torchrun on this machine; the fit record, its best_state the
+    trained backbone's state."""
     with tempfile.TemporaryDirectory(prefix="pcl-ddp-") as out:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    "-m", "pcl_pipeline.training.distributed", "--home", str(home), "--dataset", dataset,
@@ -87,10 +88,9 @@ def launch(home: Path, dataset: str, variant: str, t1: TaskSpec, *, seed: int, p
                                f"{done.returncode}:\n{done.stderr[-4000:]}")
         state = load_file(str(Path(out) / "backbone.safetensors"))
         record = json.loads((Path(out) / "fit.json").read_text(encoding="utf-8"))
-    fit = FitResult(best_state=state, best_score=record["best_score"], best_epoch=record["best_epoch"],
-                    history=record["history"], train_seconds=record["train_seconds"],
-                    samples_seen=record["samples_seen"], stop_reason=record["stop_reason"])
-    return state, fit
+    return FitResult(best_state=state, best_score=record["best_score"], best_epoch=record["best_epoch"],
+                     history=record["history"], train_seconds=record["train_seconds"],
+                     samples_seen=record["samples_seen"], stop_reason=record["stop_reason"])
 
 
 if __name__ == "__main__":
