@@ -67,16 +67,9 @@ class Settings(BaseSettings):
     code_location: str = Field(default="pcl_pipeline.definitions", description="the code location's name "
                                "in the webserver")
 
-    @field_validator("task_order_movielens", "task_order_tenrec", mode="before")
+    @field_validator("task_order_movielens", "task_order_tenrec", "study_datasets", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
-
-    @field_validator("study_datasets", mode="before")
-    @classmethod
-    def _names(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
