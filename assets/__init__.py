@@ -12,13 +12,15 @@ from assets.text import text_asset
 from pcl_pipeline.catalog import TaskSpec
 
 
-def dataset_assets(ds: str, tasks: list[TaskSpec], source_version: str = "") -> list[AssetsDefinition]:
+def dataset_assets(ds: str, tasks: list[TaskSpec], source_version: str = "",
+                   text_encoder: str = "minilm") -> list[AssetsDefinition]:
     """The whole graph of one dataset for its catalog (tasks in order, T1 first); source_version
-    identifies what raw_logs reads (data folder listing or embedded seed and scale)."""
+    identifies what raw_logs reads (data folder listing or embedded seed and scale);
+    text_encoder the encoder kind the text assets use (another kind makes them stale)."""
     t1, auto = tasks[0], pcl_condition()
     return (
         data_assets(ds, tasks, auto, source_version)
-        + [text_asset(ds, task, auto) for task in tasks]
+        + [text_asset(ds, task, auto, text_encoder) for task in tasks]
         + [backbone_asset(ds, t1, auto)]
         + [prompt_asset(ds, tasks[: k + 1], auto) for k in range(1, len(tasks))]
         + [eval_asset(ds, tasks[: k + 1], auto) for k in range(len(tasks))]
@@ -26,8 +28,10 @@ def dataset_assets(ds: str, tasks: list[TaskSpec], source_version: str = "") -> 
     )
 
 
-def all_assets(catalogs: dict[str, list[TaskSpec]], source_versions: dict[str, str] | None = None) -> list[AssetsDefinition]:
+def all_assets(catalogs: dict[str, list[TaskSpec]], source_versions: dict[str, str] | None = None,
+               text_encoder: str = "minilm") -> list[AssetsDefinition]:
     """Every dataset's graph and the summary over their reports."""
     source_versions = source_versions or {}
-    per_dataset = [a for ds, tasks in catalogs.items() for a in dataset_assets(ds, tasks, source_versions.get(ds, ""))]
+    per_dataset = [a for ds, tasks in catalogs.items()
+                   for a in dataset_assets(ds, tasks, source_versions.get(ds, ""), text_encoder)]
     return per_dataset + [summary_asset(list(catalogs), report_condition())]

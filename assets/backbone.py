@@ -28,9 +28,11 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
                  torch_device: TorchResource) -> MaterializeResult:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""
         data = store.dataset(ds)
-        trained = train_backbone(data, t1, seed=experiment.seed, device=torch_device.get_device(),
+        device = torch_device.get_device()
+        trained = train_backbone(data, t1, seed=experiment.seed, device=device,
                                  on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs),
-                                 processes=torch_device.ddp_processes, backend=torch_device.ddp_backend)
+                                 processes=torch_device.ddp_processes, backend=torch_device.ddp_backend,
+                                 acceleration=torch_device.get_acceleration(device))
         data.save_curve("backbone", trained.curve_png)
         manifest = data.save_backbone(trained.model, trained.manifest)
         test = manifest["test"]
@@ -40,7 +42,7 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
                       "init_from": "none (pretrained from scratch on T1)", "epochs": manifest["epochs_run"],
                       "best_epoch": manifest["best_epoch"], "device": manifest["device"],
                       "throughput_seq_per_s": float(manifest["throughput_seq_per_s"]),
-                      "wall_seconds": float(manifest["wall_seconds"]),
+                      "wall_seconds": float(manifest["wall_seconds"]), "recipe": MetadataValue.json(manifest["recipe"]),
                       "artifact": MetadataValue.path(str(data.backbone_paths.tensors)),
                       "sha256": manifest["sha256"], "curve": curve(trained.curve_png),
                       "model_config": MetadataValue.json(manifest["model_config"])},

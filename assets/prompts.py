@@ -50,9 +50,10 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                 lineage["init_from_run"] = MetadataValue.dagster_run(run_id)
         else:
             lineage["init_from"] = MetadataValue.text("none: p_2 starts random (N(0, 0.02^2))")
-        trained = train_prompt(data, now, seed=experiment.seed, device=torch_device.get_device(),
-                               init_from=init_from, on_epoch=epoch_logger(context, f"valid {task.metric}",
-                                                                                task.task_params.epochs))
+        device = torch_device.get_device()
+        trained = train_prompt(data, now, seed=experiment.seed, device=device, init_from=init_from,
+                               on_epoch=epoch_logger(context, f"valid {task.metric}", task.task_params.epochs),
+                               acceleration=torch_device.get_acceleration(device))
         data.save_curve(task.name, trained.curve_png)
         manifest = data.save_task_parts(task.name, trained.model, trained.manifest)
         return MaterializeResult(
@@ -63,7 +64,7 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                 "trainable_params": manifest["trainable_params"], "epochs": manifest["epochs_run"],
                 "best_epoch": manifest["best_epoch"], f"valid_{task.metric}": float(manifest[f"best_valid_{task.metric}"]),
                 "throughput_seq_per_s": float(manifest["throughput_seq_per_s"]),
-                "wall_seconds": float(manifest["wall_seconds"]),
+                "wall_seconds": float(manifest["wall_seconds"]), "recipe": MetadataValue.json(manifest["recipe"]),
                 "artifact": MetadataValue.path(str(data.task_parts_paths(task.name).tensors)),
                 "sha256": manifest["sha256"], "curve": curve(trained.curve_png),
             },

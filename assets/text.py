@@ -11,12 +11,14 @@ from resources.store import StoreResource
 from resources.text import TextEncoderResource
 
 
-def text_asset(ds: str, task: TaskSpec, automation=None) -> AssetsDefinition:
-    # The code version is the text's hash: editing a description marks only this asset (and what
-    # reads it) unsynced; a new task never touches the text assets of the old ones.
+def text_asset(ds: str, task: TaskSpec, automation=None, encoder: str = "minilm") -> AssetsDefinition:
+    # The code version is the text's hash (and the encoder kind when it is not the default):
+    # editing a description or switching PCL_TEXT_ENCODER marks only this asset (and what reads
+    # it) unsynced; a new task never touches the text assets of the old ones.
     text_hash = text_sha256(describe(task))
+    version = text_hash[:16] if encoder == "minilm" else f"{text_hash[:16]}-{encoder}"
 
-    @asset(key=keys.task_text(ds, task.name), group_name=ds, code_version=text_hash[:16],
+    @asset(key=keys.task_text(ds, task.name), group_name=ds, code_version=version,
            automation_condition=automation, kinds={"sentence_transformers", "json"})
     def task_text(store: StoreResource, text_encoder: TextEncoderResource) -> MaterializeResult:
         """Sentence-transformer embedding of this task's description (input of the contextual prompt)."""

@@ -87,7 +87,7 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
     study_catalogs = {ds: load_catalog(settings.tasks_dir, ds) for ds in settings.study_datasets}
     paths = settings.data_paths
     return Definitions(
-        assets=all_assets(catalogs, source_versions(settings)) + study_assets(study_catalogs),
+        assets=all_assets(catalogs, source_versions(settings), settings.text_encoder) + study_assets(study_catalogs),
         resources={
             "store": StoreResource(home=str(settings.home), task_orders=settings.task_orders),
             "experiment": ExperimentResource(
@@ -98,8 +98,9 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
             # runs never contend for a database file lock; beyond memory_limit it spills to disk.
             "duckdb": DuckDBResource(database=":memory:", connection_config={
                 "memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.home / ".duckdb_spill")}),
-            "text_encoder": TextEncoderResource(),
-            "torch_device": TorchResource(ddp_processes=settings.ddp_processes, ddp_backend=settings.ddp_backend),
+            "text_encoder": TextEncoderResource(kind=settings.text_encoder),
+            "torch_device": TorchResource(device=settings.device, ddp_processes=settings.ddp_processes,
+                                          ddp_backend=settings.ddp_backend, acceleration=settings.acceleration),
             "study": StudyResource(tasks_dir=str(settings.tasks_dir), seeds=list(settings.study_seeds),
                                    workers=settings.study_workers,
                                    markdown=str(settings.study_markdown) if settings.study_markdown else None),

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
                                      "$PCL_HOME/.duckdb_spill beyond it)")
     ddp_processes: int = Field(default=1, ge=1, description="an integer >= 1: processes of data-parallel "
                                "backbone pretraining under torchrun (1 = one process)")
+    text_encoder: Literal["minilm", "random"] = Field(default="minilm", description="minilm or random: the "
+                                                      "task-description encoder (random: seeded vectors, for "
+                                                      "machines without the MiniLM weights)")
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$", description="auto, cpu, cuda "
+                        "or cuda:N: where training and evaluation run (auto: CUDA when available)")
+    acceleration: Literal["auto", "on", "off"] = Field(default="auto", description="auto, on or off: the "
+                                                       "large-batch GPU recipe (auto: on for CUDA, off on CPUs)")
     ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
                                                          "(auto: nccl on GPUs, gloo on CPUs)")
     study_datasets: Annotated[tuple[str, ...], NoDecode] = Field(default=DATASETS, description="comma-separated "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from dagster import ConfigurableResource
 
+from pcl_pipeline.training.acceleration import Acceleration, resolve
 from pcl_pipeline.training.device import pick_device
 
 
@@ -12,8 +13,12 @@ class TorchResource(ConfigurableResource):
     num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
     ddp_processes: int = 1  # PCL_DDP_PROCESSES: backbone pretraining under torchrun with this many processes
     ddp_backend: str = "auto"  # PCL_DDP_BACKEND: gloo, nccl, or auto (nccl on GPUs)
+    acceleration: str = "auto"  # PCL_ACCELERATION: the large-batch GPU recipe; auto = on for CUDA only
 
     def get_device(self) -> torch.device:
         if self.num_threads > 0:
             torch.set_num_threads(self.num_threads)
         return pick_device(self.device)
+
+    def get_acceleration(self, device: torch.device) -> Acceleration:
+        return resolve(self.acceleration, device)

@@ -358,7 +358,7 @@ from pcl_pipeline.data.splits import Split  # noqa: E402
 
 def _split(histories: list[list[int]], targets: list[int], max_len: int) -> Split:
     lengths = torch.tensor([0] + [len(h) for h in histories])
-    return Split(users=torch.arange(len(targets)), inputs=left_pad(histories, max_len),
+    return Split(users=torch.arange(len(targets)), sequences=left_pad(histories, max_len),
                  targets=torch.tensor(targets), history=torch.tensor([i for h in histories for i in h]),
                  offsets=lengths.cumsum(0))
 
@@ -367,11 +367,11 @@ def test_history_exclusion_uses_the_whole_input_not_only_the_last_L():
     # The model reads the last 2 items; item 1 (the best scored) was seen 3 steps back: it must
     # still be excluded, so the target 4 ranks first.
     split = _split([[1, 2, 3]], [4], max_len=2)
-    assert split.inputs.tolist() == [[2, 3]]
+    assert split.inputs().tolist() == [[2, 3]]
     scores = torch.tensor([[0.0, 9.0, 1.0, 1.0, 5.0, 0.0]])
     ranks = split_ranks(lambda x: scores.expand(x.shape[0], -1), split, torch.arange(6), 5, torch.device("cpu"))
     assert ranks.tolist() == [0]
-    truncated = Split(users=split.users, inputs=split.inputs, targets=split.targets)  # no history: last L only
+    truncated = split.last_only()  # no history: last L only
     ranks = split_ranks(lambda x: scores.expand(x.shape[0], -1), truncated, torch.arange(6), 5, torch.device("cpu"))
     assert ranks.tolist() == [1]
 

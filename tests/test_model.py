@@ -21,7 +21,7 @@ def _split(n: int, n_targets: int, seed: int) -> Split:
     g = torch.Generator().manual_seed(seed)
     seqs = [torch.randint(1, N_ITEMS + 1, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
             for _ in range(n)]
-    return Split(users=torch.arange(n), inputs=left_pad(seqs, 10),
+    return Split(users=torch.arange(n), sequences=left_pad(seqs, 10),
                  targets=torch.randint(1 if n_targets > 3 else 0, n_targets, (n,), generator=g))
 
 

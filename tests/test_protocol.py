@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.data.splits import NextItemData, Split, TaskData, load_split, load_vocab
+from pcl_pipeline.data import splits as splits_module
+from pcl_pipeline.data.splits import NextItemData, Split, TaskData, left_pad, load_split, load_vocab
 from pcl_pipeline.evaluation import protocol
 from pcl_pipeline.evaluation.baselines import cold_start_mask
 from pcl_pipeline.evaluation.protocol import (
@@ -36,7 +37,7 @@ F, T = False, True
 
 
 def split_of(inputs: list[list[int]], targets: list[int]) -> Split:
-    return Split(users=torch.arange(len(targets)), inputs=torch.tensor(inputs), targets=torch.tensor(targets))
+    return Split(users=torch.arange(len(targets)), sequences=torch.tensor(inputs), targets=torch.tensor(targets))
 
 
 def table_scorer(table: dict[tuple[int, ...], list[float]], calls: list[int] | None = None):
@@ -233,7 +234,7 @@ def _brute_ranks(scores: torch.Tensor, split: Split, to_target: torch.Tensor | N
     for row, target in zip(range(len(split)), split.targets.tolist()):
         history = set()
         if to_target is not None:
-            history = {int(to_target[i]) for i in split.inputs[row].tolist() if i != 0} - {0}
+            history = {int(to_target[i]) for i in split.inputs()[row].tolist() if i != 0} - {0}
         s = scores[row].tolist()
         out.append(sum(1 for c in range(1, n_targets + 1)
                        if c != target and c not in history and s[c] >= s[target]))
@@ -252,12 +253,12 @@ def test_split_ranks_identical_streamed_or_in_one_batch(monkeypatch, budget, bat
 
     ranks = split_ranks(score, split, to_target, n_targets, CPU)
     assert calls == batches
-    want = _brute_ranks(score_of(split.inputs), split, to_target, n_targets)
+    want = _brute_ranks(score_of(split.inputs()), split, to_target, n_targets)
     assert ranks.tolist() == want
     # The case really exercises exclusion and ties: without exclusion some ranks differ, and some
     # target ties another candidate.
-    assert want != _brute_ranks(score_of(split.inputs), split, None, n_targets)
-    all_scores = score_of(split.inputs)
+    assert want != _brute_ranks(score_of(split.inputs()), split, None, n_targets)
+    all_scores = score_of(split.inputs())
     ties = [(all_scores[i, 1:] == all_scores[i, int(t)]).sum() > 1 for i, t in enumerate(split.targets)]
     assert any(ties)
 
@@ -292,7 +293,7 @@ def test_split_scores_keep_row_order_for_any_batch_size(batch_size):
 
     got = split_scores(score, split, CPU, batch_size=batch_size)
     assert calls == [min(batch_size, 37 - start) for start in range(0, 37, batch_size)]
-    x = split.inputs
+    x = split.inputs()
     assert torch.equal(got, torch.stack([x.sum(1), x[:, -1], (x > 0).sum(1)], dim=1).float())
 
 
@@ -349,11 +350,11 @@ def test_task_data_load_builds_splits_and_history_map(tmp_path):
     assert data.kind == "item_rec" and data.n_targets == 4
     assert data.to_target.tolist() == [0, 0, 3, 0, 0, 1, 0, 4, 0]
     assert data.train.users.tolist() == [0, 3] and data.train.targets.tolist() == [1, 3]
-    assert data.train.inputs.tolist() == [[0, 1, 5], [0, 0, 7]]  # no target appended after T1
-    assert data.valid.inputs.tolist() == [[0, 0, 2]]
-    assert data.test.inputs.tolist() == [[2, 3, 7]]  # last 3 of [5, 2, 3, 7]
+    assert data.train.inputs().tolist() == [[0, 1, 5], [0, 0, 7]]  # no target appended after T1
+    assert data.valid.inputs().tolist() == [[0, 0, 2]]
+    assert data.test.inputs().tolist() == [[2, 3, 7]]  # last 3 of [5, 2, 3, 7]
     # u2's visible history 2, 3, 7 -> targets 3, (none), 4
-    assert history_mask(data.test.inputs, data.to_target, data.n_targets).tolist() == [[F, F, F, T, T]]
+    assert history_mask(data.test.inputs(), data.to_target, data.n_targets).tolist() == [[F, F, F, T, T]]
 
 
 def test_task_data_load_classification_has_no_map(tmp_path):
@@ -381,9 +382,9 @@ def test_load_split_keeps_only_its_rows_left_padded_and_truncated(tmp_path):
     train = load_split(rows, "train", max_len=3)
     assert train.users.tolist() == [0, 2, 4]
     assert train.targets.tolist() == [6, 9, 4]
-    assert train.inputs.tolist() == [[3, 4, 5], [0, 0, 0], [0, 2, 3]]
+    assert train.inputs().tolist() == [[3, 4, 5], [0, 0, 0], [0, 2, 3]]
     test = load_split(rows, "test", max_len=3)
-    assert (test.users.tolist(), test.inputs.tolist(), test.targets.tolist()) == ([1], [[0, 0, 7]], [8])
+    assert (test.users.tolist(), test.inputs().tolist(), test.targets.tolist()) == ([1], [[0, 0, 7]], [8])
     assert len(load_split(rows, "valid", max_len=3)) == 1
 
 
@@ -391,10 +392,34 @@ def test_load_split_appends_target_before_padding_and_truncation(tmp_path):
     rows = write_rows(tmp_path / "rows.parquet", SPLIT_ROWS)
     train = load_split(rows, "train", max_len=3, append_target=True)
     # [1..5] + 6 -> last 3 = [4, 5, 6]; [] + 9 -> [0, 0, 9]; [2, 3] + 4 -> [2, 3, 4]
-    assert train.inputs.tolist() == [[4, 5, 6], [0, 0, 9], [2, 3, 4]]
+    assert train.inputs().tolist() == [[4, 5, 6], [0, 0, 9], [2, 3, 4]]
     assert train.targets.tolist() == [6, 9, 4] and train.users.tolist() == [0, 2, 4]
     wide = load_split(rows, "train", max_len=7, append_target=True)
-    assert wide.inputs.tolist() == [[0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 2, 3, 4]]
+    assert wide.inputs().tolist() == [[0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 2, 3, 4]]
+
+
+def test_load_split_keeps_each_distinct_input_once_and_every_row_reads_its_own(tmp_path, monkeypatch):
+    # An item task has a row per target, each repeating the user's input: held once per user.
+    # u1's third row differs (a rows file the reader cannot assume away): a sequence of its own.
+    # Read 2 rows at a time, so runs of one user cross batch boundaries.
+    table = [(0, "u0", "train", [1, 2, 3], 4), (0, "u0", "train", [1, 2, 3], 5), (0, "u0", "train", [1, 2, 3], 6),
+             (1, "u1", "train", [5, 6], 2), (1, "u1", "train", [5, 6], 3), (1, "u1", "train", [5, 7], 3),
+             (1, "u1", "train", [5, 7], 4), (2, "u2", "valid", [1], 2), (3, "u3", "train", [2, 3, 5, 6], 1),
+             (3, "u3", "train", [2, 3, 5, 6], 7), (4, "u4", "train", [2, 3, 5, 6], 7)]
+    rows = write_rows(tmp_path / "rows.parquet", table)
+    monkeypatch.setattr(splits_module, "READ_BATCH_ROWS", 2)
+    train = load_split(rows, "train", max_len=3)
+    expect = [r for r in table if r[2] == "train"]
+    assert train.users.tolist() == [r[0] for r in expect] and train.targets.tolist() == [r[4] for r in expect]
+    assert train.inputs().tolist() == left_pad([r[3] for r in expect], 3).tolist()
+    assert train.full_history(torch.arange(len(train))).tolist() == left_pad([r[3] for r in expect], 4).tolist()
+    assert train.sequences.shape[0] == 5  # u0, u1 [5, 6], u1 [5, 7], u3, u4 (same items as u3, another user)
+    assert train.row_sequence.tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4]
+    values, offsets = train.row_histories()
+    assert [values[offsets[i]:offsets[i + 1]].tolist() for i in range(len(train))] == [r[3] for r in expect]
+    with_targets = load_split(rows, "train", max_len=4, append_target=True)  # T1: input + target, never merged
+    assert with_targets.inputs().tolist() == left_pad([r[3] + [r[4]] for r in expect], 4).tolist()
+    assert with_targets.sequences.shape[0] == len(expect)  # every appended target differs from its neighbour's
 
 
 def test_next_item_data_train_has_targets_appended_valid_and_test_do_not(tmp_path):
@@ -403,12 +428,12 @@ def test_next_item_data_train_has_targets_appended_valid_and_test_do_not(tmp_pat
         (1, "u1", "train", [7], 2), (1, "u1", "valid", [7, 2], 3), (1, "u1", "test", [7, 2, 3], 1),
     ])
     data = NextItemData.load(rows, n_items=7, max_len=3)
-    assert data.train.inputs.tolist() == [[1, 2, 3, 4], [0, 0, 7, 2]]  # max_len + 1, input + target
-    assert data.valid.inputs.tolist() == [[2, 3, 4], [0, 7, 2]]
-    assert data.test.inputs.tolist() == [[3, 4, 5], [7, 2, 3]]
+    assert data.train.inputs().tolist() == [[1, 2, 3, 4], [0, 0, 7, 2]]  # max_len + 1, input + target
+    assert data.valid.inputs().tolist() == [[2, 3, 4], [0, 7, 2]]
+    assert data.test.inputs().tolist() == [[3, 4, 5], [7, 2, 3]]
     assert data.valid.targets.tolist() == [5, 3] and data.test.targets.tolist() == [6, 1]
     for split in (data.valid, data.test):  # the target never leaks into the input it is predicted from
-        assert all(t not in row for row, t in zip(split.inputs.tolist(), split.targets.tolist()))
+        assert all(t not in row for row, t in zip(split.inputs().tolist(), split.targets.tolist()))
     assert data.to_target.tolist() == list(range(8))
 
 

@@ -2,38 +2,86 @@
 
 This is the one place where training and evaluation meet the data: both import it, neither
 imports the other.
+
+Every row of a task's split reads its user's input sequence, and an item task has a row per
+target (T2 of MovieLens: one per liked rating), so the Parquet rows repeat each user's history
+once per target. In memory a Split holds each distinct input once (`sequences`, `history`) and
+maps rows to it (`row_sequence`); a batch gathers its rows' inputs (`inputs(idx)`). On 25M
+ratings this is the difference between ~3 GB and ~0.2 GB for one task's training split.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import torch
+
+READ_BATCH_ROWS = 65_536  # Parquet rows decoded at once: the read holds one batch of repeated histories, never all
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a task's rows: inputs left-padded to max_len, and each row's whole input
-    history (the model sees only the last max_len items; ranking excludes all of them)."""
+    """One split of a task's rows. Inputs are held once per distinct input sequence: the last
+    max_len items left-padded (`sequences`, what the model reads) and, when given, the whole input
+    (`history`/`offsets`, what ranking excludes); row i reads sequence row_sequence[i]."""
 
     users: torch.Tensor  # (N,) user_idx
-    inputs: torch.Tensor  # (N, L) backbone item ids, 0 = padding
+    sequences: torch.Tensor  # (S, L) distinct inputs' last L backbone item ids, 0 = padding
     targets: torch.Tensor  # (N,) task target (item vocab idx from 1, or class idx from 0; item tasks: 0 = outside the vocabulary)
-    history: torch.Tensor | None = None  # (H,) every row's whole input, concatenated; None = inputs are whole
-    offsets: torch.Tensor | None = None  # (N + 1,) row i's history is history[offsets[i]:offsets[i + 1]]
+    row_sequence: torch.Tensor | None = None  # (N,) index into sequences; None = row i reads sequences[i]
+    history: torch.Tensor | None = None  # (H,) every distinct input whole, concatenated; None = sequences are whole
+    offsets: torch.Tensor | None = None  # (S + 1,) sequence s's history is history[offsets[s]:offsets[s + 1]]
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
+    def sequence_index(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B,) the sequence each of rows idx reads."""
+        return idx if self.row_sequence is None else self.row_sequence[idx]
+
+    def inputs(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) the model inputs of rows idx (every row when None: small splits only)."""
+        if idx is None:
+            idx = torch.arange(len(self), device=self.targets.device)
+        return self.sequences[self.sequence_index(idx)]
+
     def full_history(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, H_max) left-padded whole input histories of rows idx (inputs when none is held)."""
+        seq = self.sequence_index(idx)
         if self.history is None or self.offsets is None:
-            return self.inputs[idx]
-        starts, ends = self.offsets[idx], self.offsets[idx + 1]  # (B,), (B,)
-        width = max(1, int((ends - starts).max())) if len(idx) else 1
+            return self.sequences[seq]
+        starts, ends = self.offsets[seq], self.offsets[seq + 1]  # (B,), (B,)
+        width = max(1, int((ends - starts).max())) if len(seq) else 1
         return _left_pad_ranges(self.history, starts, ends, width)
+
+    def row_histories(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values, offsets) of every row's whole input (one copy per row: for per-row consumers
+        such as a bag-of-items matrix; training and ranking never need it)."""
+        if self.history is None or self.offsets is None:
+            seqs = self.inputs()
+            lengths = (seqs > 0).sum(1)
+            values = seqs[seqs > 0]
+        else:
+            seq = self.sequence_index(torch.arange(len(self)))
+            starts, lengths = self.offsets[seq], self.offsets[seq + 1] - self.offsets[seq]
+            rows = torch.repeat_interleave(torch.arange(len(seq)), lengths)
+            within = torch.arange(int(lengths.sum())) - (torch.cumsum(lengths, 0) - lengths)[rows]
+            values = self.history[starts[rows] + within]
+        return values, torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+
+    def last_only(self) -> "Split":
+        """The same rows with only the last L inputs (what the model reads) as their history."""
+        return replace(self, history=None, offsets=None)
+
+    def to(self, device: torch.device) -> "Split":
+        """The split's tensors on `device` (batches are then gathered there: no copy per step)."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+        return Split(users=move(self.users), sequences=move(self.sequences), targets=move(self.targets),
+                     row_sequence=move(self.row_sequence), history=move(self.history), offsets=move(self.offsets))
 
 
 def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int,
@@ -41,7 +89,8 @@ def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Ten
     """(B, width) long: row r holds the last `width` items of values[starts[r]:ends[r]],
     left-padded with 0; vectorised per chunk of rows (no Python loop over rows, and the index
     temporaries stay the size of one chunk, not of B x width)."""
-    out = torch.zeros(len(starts), width, dtype=torch.long)
+    device = values.device
+    out = torch.zeros(len(starts), width, dtype=torch.long, device=device)
     for lo in range(0, len(starts), chunk_rows):
         hi = min(lo + chunk_rows, len(starts))
         first_kept = torch.maximum(starts[lo:hi], ends[lo:hi] - width)
@@ -49,8 +98,8 @@ def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Ten
         total = int(lengths.sum())
         if total == 0:
             continue
-        rows = torch.repeat_interleave(torch.arange(hi - lo), lengths)  # (total,)
-        within = torch.arange(total) - (torch.cumsum(lengths, 0) - lengths)[rows]  # 0.. within the row
+        rows = torch.repeat_interleave(torch.arange(hi - lo, device=device), lengths)  # (total,)
+        within = torch.arange(total, device=device) - (torch.cumsum(lengths, 0) - lengths)[rows]  # 0.. within the row
         out[lo + rows, width - lengths[rows] + within] = values[first_kept[rows] + within]
     return out
 
@@ -63,40 +112,106 @@ def left_pad(sequences: list[list[int]], max_len: int) -> torch.Tensor:
     return _left_pad_ranges(values, ends - lengths, ends, max_len)
 
 
+class _DistinctInputs:
+    """Collects a split's rows batch by batch, keeping each run of consecutive rows of one user
+    with the same input as one sequence (the rows file is ordered by user, and every row of a
+    user reads the user's one sequence). Rows are compared item by item, so a user whose rows
+    differ gets a sequence per run: the result is exact whatever the file holds."""
+
+    def __init__(self) -> None:
+        self.users: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+        self.row_sequence: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.lengths: list[torch.Tensor] = []
+        self.n_sequences = 0
+        self.last: tuple[int, torch.Tensor] | None = None  # (user, items) of the last row added
+
+    def add(self, users: torch.Tensor, targets: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> None:
+        lengths = offsets[1:] - offsets[:-1]
+        start = 0
+        if self.last is not None:  # the previous batch's last row becomes row 0 here, compared but not kept again
+            start = 1
+            users = torch.cat([torch.tensor([self.last[0]]), users])
+            values = torch.cat([self.last[1], values])
+            lengths = torch.cat([torch.tensor([len(self.last[1])]), lengths])
+        row_starts = torch.cumsum(lengths, 0) - lengths
+        # same[i]: row i has row i-1's user and items (row 0 of the whole split never does)
+        same = torch.zeros(len(users), dtype=torch.bool)
+        same[1:] = (users[1:] == users[:-1]) & (lengths[1:] == lengths[:-1])
+        row_of = torch.repeat_interleave(torch.arange(len(users)), lengths)  # (values,) each value's row
+        candidates = same[row_of].nonzero().squeeze(1)  # value positions in rows that may repeat their predecessor
+        # with equal lengths, row i-1's item at the same place lies exactly one row length earlier
+        mismatch = candidates[values[candidates] != values[candidates - lengths[row_of[candidates]]]]
+        same[row_of[mismatch]] = False
+        new = ~same[start:]  # rows of this batch that start a sequence
+        kept = torch.arange(start, len(users))[new]
+        kept_lengths = lengths[kept]
+        kept_rows = torch.repeat_interleave(kept, kept_lengths)
+        within = torch.arange(len(kept_rows)) - torch.repeat_interleave(
+            torch.cumsum(kept_lengths, 0) - kept_lengths, kept_lengths)
+        self.values.append(values[row_starts[kept_rows] + within])
+        self.lengths.append(kept_lengths)
+        self.row_sequence.append(self.n_sequences + torch.cumsum(new.long(), 0) - 1)
+        self.n_sequences += int(new.sum())
+        self.users.append(users[start:])
+        self.targets.append(targets)
+        last = len(users) - 1
+        self.last = (int(users[last]), values[row_starts[last]:row_starts[last] + lengths[last]].clone())
+
+    def split(self, max_len: int) -> Split:
+        def cat(parts: list[torch.Tensor]) -> torch.Tensor:
+            return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+        history, lengths = cat(self.values), cat(self.lengths)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+        return Split(users=cat(self.users), sequences=_left_pad_ranges(history, offsets[:-1], offsets[1:], max_len),
+                     targets=cat(self.targets), row_sequence=cat(self.row_sequence), history=history, offsets=offsets)
+
+
 def load_split(rows: Path, split: str, max_len: int, append_target: bool = False) -> Split:
-    """Rows of `split` from a task_data Parquet file (memory-mapped, in Arrow and torch: no
-    Python object per row or item). With append_target the target is appended to the input
-    (T1 training: every position of input + target is a next-item example)."""
-    # only this split's rows are materialised (the filter runs while scanning), then only tensors are kept
-    table = pq.read_table(rows, columns=["user_idx", "input", "target"], memory_map=True,
-                          filters=[("split", "=", split)])
-    targets = torch.from_numpy(table["target"].to_numpy().astype("int64", copy=True))
-    users = torch.from_numpy(table["user_idx"].to_numpy().astype("int64", copy=True))
-    if table.num_rows == 0:
-        values, offsets = torch.zeros(0, dtype=torch.long), torch.zeros(1, dtype=torch.long)
-    else:
-        column = table["input"].combine_chunks()
-        del table
+    """Rows of `split` from a task_data Parquet file, streamed in batches of READ_BATCH_ROWS (the
+    filter runs while scanning; no Python object per row or item), each distinct input kept once.
+    With append_target the target is appended to the input (T1 training: every position of
+    input + target is a next-item example)."""
+    dataset = pads.dataset(rows, format="parquet")
+    scanner = dataset.scanner(columns=["user_idx", "input", "target"], filter=pads.field("split") == split,
+                              batch_size=READ_BATCH_ROWS)
+    distinct = _DistinctInputs()
+    for batch in scanner.to_batches():
+        if batch.num_rows == 0:
+            continue
+        targets = torch.from_numpy(batch.column("target").to_numpy().astype("int64", copy=True))
+        users = torch.from_numpy(batch.column("user_idx").to_numpy().astype("int64", copy=True))
+        column = batch.column("input")
         offsets = torch.from_numpy(column.offsets.to_numpy().astype("int64", copy=True))
-        offsets = offsets - offsets[0]  # a sliced array's offsets start where the slice does
-        values = torch.from_numpy(column.flatten().to_numpy().astype("int64", copy=True))
-        del column
-    if append_target:
-        n = len(targets)
-        lengths = offsets[1:] - offsets[:-1] + 1
-        grown = torch.zeros(int(lengths.sum()), dtype=torch.long)
-        new_offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
-        old_rows = torch.repeat_interleave(torch.arange(n), lengths - 1)
-        grown[torch.arange(len(values)) + old_rows] = values  # each row's items shift by the targets before it
-        grown[new_offsets[1:] - 1] = targets
-        values, offsets = grown, new_offsets
-    return Split(users=users, inputs=_left_pad_ranges(values, offsets[:-1], offsets[1:], max_len),
-                 targets=targets, history=values, offsets=offsets)
+        first, last = int(offsets[0]), int(offsets[-1])  # a sliced array's offsets start where the slice does
+        values = torch.from_numpy(column.values.slice(first, last - first).to_numpy().astype("int64", copy=True))
+        offsets = offsets - first
+        if append_target:
+            values, offsets = _append(values, offsets, targets)
+        distinct.add(users, targets, values, offsets)
+    return distinct.split(max_len)
 
 
-def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-    """Shuffled (when a generator is given) index batches covering 0..n-1 once."""
+def _append(values: torch.Tensor, offsets: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's items followed by its target."""
+    n = len(targets)
+    lengths = offsets[1:] - offsets[:-1] + 1
+    grown = torch.zeros(int(lengths.sum()), dtype=torch.long)
+    new_offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+    old_rows = torch.repeat_interleave(torch.arange(n), lengths - 1)
+    grown[torch.arange(len(values)) + old_rows] = values  # each row's items shift by the targets before it
+    grown[new_offsets[1:] - 1] = targets
+    return grown, new_offsets
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
+                  device: torch.device | None = None) -> Iterator[torch.Tensor]:
+    """Shuffled (when a generator is given) index batches covering 0..n-1 once. The order is drawn
+    on the CPU (the same on every device) and moved to `device` once per epoch, not per batch."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if device is not None:
+        order = order.to(device)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
 

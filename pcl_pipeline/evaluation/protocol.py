@@ -38,7 +38,7 @@ def history_mask(inputs: torch.Tensor, to_target: torch.Tensor | None, n_targets
     if to_target is None:
         return None
     mapped = to_target[inputs]  # (B, L)
-    mask = torch.zeros(inputs.shape[0], n_targets + 1, dtype=torch.bool)
+    mask = torch.zeros(inputs.shape[0], n_targets + 1, dtype=torch.bool, device=inputs.device)
     mask.scatter_(1, mapped, True)
     mask[:, 0] = False  # padding is dropped by the ranking itself
     return mask
@@ -52,10 +52,10 @@ def _add_batch(acc: RankingAccumulator, scores: torch.Tensor, targets: torch.Ten
     if bool(known.all()):
         acc.add(scores, targets, exclude)
         return
-    ranks = torch.full(targets.shape, MISS_RANK, dtype=torch.long)
+    ranks = torch.full(targets.shape, MISS_RANK, dtype=torch.long, device=targets.device)
     if bool(known.any()):
         ranks[known] = target_ranks(scores[known], targets[known],
-                                    exclude[known] if exclude is not None else None).cpu()
+                                    exclude[known] if exclude is not None else None)
     acc.add_ranks(ranks)
 
 
@@ -65,10 +65,12 @@ def split_ranks(score: Scorer, split: Split, to_target: torch.Tensor | None, n_t
     """0-based pessimistic rank of every row's target, streamed in batches; the whole input
     history is excluded, and a target outside the vocabulary is a miss."""
     acc = RankingAccumulator()
+    to_target = to_target.to(device) if to_target is not None else None
     for idx in batch_indices(len(split), rows_per_batch(n_targets)):
-        scores = score(split.inputs[idx].to(device)).float().cpu()  # (B, V)
-        _add_batch(acc, scores, split.targets[idx], history_mask(split.full_history(idx), to_target, n_targets),
-                   n_targets)
+        # scores, the history mask and the ranks stay on the device: only (B,) ranks come back
+        scores = score(split.inputs(idx).to(device)).float()  # (B, V)
+        _add_batch(acc, scores, split.targets[idx].to(device),
+                   history_mask(split.full_history(idx).to(device), to_target, n_targets), n_targets)
     return acc.ranks()
 
 
@@ -109,13 +111,13 @@ def evaluate_ranking(score: Scorer, test: Split, train_items: torch.Tensor, to_t
 def evaluate_next_item(model: SASRec, data: NextItemData, device: torch.device) -> dict:
     """T1 test metrics of the backbone beside popularity over every training interaction (the
     whole training sequences, not only the last L the model reads), with the cold-start slice."""
-    train = data.train.history if data.train.history is not None else data.train.inputs
+    train = data.train.history if data.train.history is not None else data.train.sequences
     return evaluate_ranking(model.full_sort_scores, data.test, train, data.to_target, data.n_items, device)
 
 
 @torch.no_grad()
 def split_scores(score: Scorer, split: Split, device: torch.device, batch_size: int = 512) -> torch.Tensor:
-    return torch.cat([score(split.inputs[idx].to(device)).float().cpu() for idx in batch_indices(len(split), batch_size)])
+    return torch.cat([score(split.inputs(idx).to(device)).float() for idx in batch_indices(len(split), batch_size)]).cpu()
 
 
 def evaluate_classification(score: Scorer, test: Split, train_labels: torch.Tensor, n_classes: int,

@@ -21,12 +21,8 @@ REFERENCE_NAME = "bag-of-items logistic regression"
 
 def bag_of_items(split: Split, n_items: int) -> sparse.csr_matrix:
     """(N, n_items + 1) binary CSR: which items are in each row's whole input history."""
-    if split.history is not None and split.offsets is not None:
-        indices, indptr = split.history.numpy(), split.offsets.numpy()
-    else:
-        rows = [r[r > 0] for r in split.inputs]
-        indptr = np.cumsum([0] + [len(r) for r in rows])
-        indices = torch.cat(rows).numpy() if rows else np.zeros(0, dtype=np.int64)
+    values, offsets = split.row_histories()
+    indices, indptr = values.numpy(), offsets.numpy()
     data = np.ones(len(indices), dtype=np.float64)
     bag = sparse.csr_matrix((data, indices, indptr), shape=(len(split), n_items + 1))
     bag.sum_duplicates()
@@ -39,7 +35,7 @@ def logistic_reference(train: Split, valid: Split, test: Split, n_items: int, n_
     """The reference on each row's whole input history ("metrics"), and on the last L inputs the
     model reads ("last_L": same keys), each with its own C chosen on validation."""
     whole = _fit_reference(train, valid, test, n_items, n_classes, seed=seed, grid=grid)
-    last = _fit_reference(*(Split(users=s.users, inputs=s.inputs, targets=s.targets) for s in (train, valid, test)),
+    last = _fit_reference(*(s.last_only() for s in (train, valid, test)),
                           n_items, n_classes, seed=seed, grid=grid)
     return {**whole, "last_L": {k: last[k] for k in ("C", "metrics")}}
 

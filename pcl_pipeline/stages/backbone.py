@@ -13,6 +13,7 @@ from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import fingerprint
+from pcl_pipeline.training.acceleration import Acceleration, resolve
 from pcl_pipeline.training.distributed import launch
 from pcl_pipeline.training.pretrain import pretrain_backbone
 
@@ -26,9 +27,12 @@ class TrainedBackbone:
 
 def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torch.device,
                    on_epoch: Callable[[dict], None] | None = None, processes: int = 1,
-                   backend: str = "auto") -> TrainedBackbone:
+                   backend: str = "auto", acceleration: Acceleration | None = None) -> TrainedBackbone:
     """Pretrain on T1's rows (resuming the store's checkpoint if one fits) and evaluate on test.
-    processes > 1: data-parallel under torchrun (training/distributed.py), same global batch."""
+    processes > 1: data-parallel under torchrun (training/distributed.py), same global batch.
+    acceleration None: chosen from the device (training/acceleration.py; the DDP path uses the
+    catalog's batch as the global batch)."""
+    acceleration = acceleration or resolve("auto", device)
     params = t1.backbone_params
     data = store.next_item_data(t1)
     data_version = store.task_data_version(t1.name)
@@ -43,12 +47,14 @@ def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torc
     else:
         model, fit = pretrain_backbone(data, params, seed=seed, device=device,
                                        fingerprint=fingerprint(config_hash, data_version),
-                                       checkpoint=store.backbone_checkpoint, on_epoch=on_epoch)
+                                       checkpoint=store.backbone_checkpoint, on_epoch=on_epoch,
+                                       acceleration=acceleration)
     evaluation = evaluate_next_item(model, data, device)
     manifest = {
         "asset": f"{store.dataset}/backbone", "task": t1.name, "init_from": None,
         "model_config": model.cfg.to_dict(), "params": params.model_dump(), "config_hash": config_hash,
         "seed": seed, "data_version": data_version, "device": str(device), "processes": processes,
+        "recipe": fit.recipe,
         "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason, "best_valid_ndcg@10": fit.best_score,
         "history": fit.history, "throughput_seq_per_s": fit.throughput,
         "trainable_params": sum(p.numel() for p in model.parameters()),

@@ -16,6 +16,7 @@ from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import fingerprint, text_sha256
 from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
+from pcl_pipeline.training.acceleration import Acceleration, resolve
 from pcl_pipeline.training.loop import seed_everything
 from pcl_pipeline.training.prompt_tuning import tune_task
 
@@ -48,7 +49,8 @@ def _check_variant(store: DatasetStore, method: Method) -> None:
 
 def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, device: torch.device,
                  init_from: dict | None, on_epoch: Callable[[dict], None] | None = None,
-                 method: Method | None = None, backbone_lrs: tuple[float, ...] | None = None) -> TrainedTask:
+                 method: Method | None = None, backbone_lrs: tuple[float, ...] | None = None,
+                 acceleration: Acceleration | None = None) -> TrainedTask:
     """Train chain[-1] (task k) given tasks 1..k, with `method` (PCL when None).
 
     `init_from` describes p_{k-1}'s asset (key, run id) for the lineage record; the prompt tensor
@@ -56,8 +58,10 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
     other than PCL trains only into its own variant (method.variant), never the catalog's. A
     method that trains the backbone trains one model per backbone learning rate
     (backbone_lr_candidates) and keeps the best on validation; the manifest records every score.
+    acceleration None: chosen from the device (training/acceleration.py).
     """
     method = method or METHODS[DEFAULT_METHOD]
+    acceleration = acceleration or resolve("auto", device)
     _check_variant(store, method)
     task = chain[-1]
     catalog_params = method.task_params(task.task_params)
@@ -92,7 +96,7 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
         fit = tune_task(model, data, params, task.metric, seed=seed, device=device,
                         fingerprint=fingerprint(config_hash, data_version, backbone_manifest["sha256"], text_hashes,
                                                 *([encoder_sha] if encoder_sha else [])),
-                        checkpoint=store.checkpoint(task.name), on_epoch=on_epoch)
+                        checkpoint=store.checkpoint(task.name), on_epoch=on_epoch, acceleration=acceleration)
         if backbone_lr is not None:
             selection[str(backbone_lr)] = fit.best_score
         if best is None or fit.best_score > best[2].best_score:
@@ -122,7 +126,7 @@ def _manifest(store: DatasetStore, method: Method, task: TaskSpec, chain: list[T
         "trainable_params": count_parameters(model.trainable_parameters()),
         "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason,
         f"best_valid_{selected_on}": fit.best_score, "history": fit.history, "throughput_seq_per_s": fit.throughput,
-        "backbone_lr_selection": selection, "train_rows": len(data.train), **fields,
+        "backbone_lr_selection": selection, "train_rows": len(data.train), "recipe": fit.recipe, **fields,
     }
 
 

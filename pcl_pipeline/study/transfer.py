@@ -27,8 +27,8 @@ def user_representations(store: DatasetStore, task: TaskSpec, device: torch.devi
     for name in SPLITS:
         split = getattr(data, name)
         out = []
-        for i in range(0, len(split.inputs), batch):
-            seq = split.inputs[i:i + batch].to(device)
+        for i in range(0, len(split), batch):
+            seq = split.inputs(torch.arange(i, min(i + batch, len(split)))).to(device)
             h = model.hidden(seq).float()
             keep = (seq > 0).unsqueeze(-1).float()
             mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)
@@ -102,7 +102,7 @@ def run_transfer(store: DatasetStore, task: TaskSpec, seed: int, device: torch.d
     reprs, targets, _ = user_representations(store, task, device)
     model_cfg = store.load_backbone(torch.device("cpu"))[0].cfg
     data = store.task_data(task, model_cfg.n_items, model_cfg.max_len)
-    raw = {name: bag_of_items(getattr(data, name).inputs, model_cfg.n_items) for name in SPLITS}
+    raw = {name: bag_of_items(getattr(data, name).inputs(), model_cfg.n_items) for name in SPLITS}
     fits = {"raw": fit_mlp(raw, targets, data.n_targets, seed), "pcl": fit_mlp(reprs, targets, data.n_targets, seed)}
     return {**{key: fit["accuracy"] for key, fit in fits.items()},
             "curves": {key: fit["curve"] for key, fit in fits.items()}}

@@ -5,6 +5,7 @@ Pretraining and prompt tuning differ only in the step and validation functions t
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -57,6 +58,7 @@ class FitResult:
     train_seconds: float = 0.0
     samples_seen: int = 0  # training sequences processed (for throughput)
     stop_reason: str = "cap"  # "cap" (ran all epochs), "patience" or "converged" (lr cut max_decays times)
+    recipe: dict = field(default_factory=dict)  # batch size, lr, warm-up the run used (training/acceleration.py)
 
     @property
     def epochs_run(self) -> int:
@@ -135,21 +137,24 @@ def fit(
             group["lr"] = group["base_lr"] * scale
         t0 = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        total, n_batches = 0.0, 0
+        # the epoch's loss is summed on the loss's device and read once at its end: no step waits
+        # for the device (a GPU step is then queued while the previous one runs)
+        total, n_batches = None, 0
         for batch in batches(generator):
             loss, n = step(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item()
+            total = loss.detach().double() if total is None else total + loss.detach().double()
             n_batches += 1
             result.samples_seen += n
+        epoch_loss = total.item() / n_batches if total is not None else 0.0
+        if not math.isfinite(epoch_loss):  # a NaN or inf step makes the sum non-finite
+            raise FloatingPointError(f"training loss became {epoch_loss} at epoch {epoch}")
         train_time = time.perf_counter() - t0
         result.train_seconds += train_time
         score = validate()
-        record = {"epoch": epoch, "loss": total / max(n_batches, 1), "valid": score, "lr": lr,
+        record = {"epoch": epoch, "loss": epoch_loss, "valid": score, "lr": lr,
                   "seconds": time.perf_counter() - t0}
         result.history.append(record)
         if score > result.best_score:

@@ -14,34 +14,45 @@ from pcl_pipeline.data.splits import NextItemData, batch_indices
 from pcl_pipeline.evaluation.protocol import split_ranks
 from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
+from pcl_pipeline.training.acceleration import OFF, Acceleration
 from pcl_pipeline.training.device import autocast
 from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
 
 log = logging.getLogger(__name__)
 
 
-def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams, reduction: str = "mean") -> torch.Tensor:
+def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams, reduction: str = "mean",
+                   dense: bool = False) -> torch.Tensor:
     """Cross-entropy of predicting position i+1 from positions <= i, at every non-padded position.
 
     Full softmax over the item table, or a sampled softmax (shared uniform negatives) when the
     vocabulary exceeds params.sampled_softmax_above, where the (B, L, V) logits would not fit.
     reduction "sum" gives the sum over positions (data-parallel training divides by the global count).
+    dense computes every position and weighs the padded ones 0: the same value without a shape
+    that depends on the data, so no step waits for the device to count positions (GPU); the
+    default selects the kept positions first, which spends no work on padding (CPU).
     """
     inputs, labels = seqs[:, :-1], seqs[:, 1:]  # (B, L), (B, L)
     hidden = model.encode(inputs)  # (B, L, d)
     keep = (labels > 0) & (inputs > 0)
-    h, y = hidden[keep], labels[keep]  # (M, d), (M,)
+    if dense:
+        h, y = hidden.flatten(0, 1), torch.where(keep, labels, 1).flatten()  # (B*L, d), (B*L,): any valid id
+    else:
+        h, y = hidden[keep], labels[keep]  # (M, d), (M,)
     if model.cfg.n_items <= params.sampled_softmax_above:
         logits = model.item_scores(h)  # (M, V + 1)
         logits[:, 0] = float("-inf")  # padding is never a prediction
+    else:
+        negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device)
+        table = model.item_emb.weight
+        pos = (h * table[y]).sum(-1, keepdim=True)  # (M, 1)
+        neg = h @ table[negatives].T  # (M, K)
+        neg = neg.masked_fill(negatives.unsqueeze(0) == y.unsqueeze(1), float("-inf"))  # a sampled positive is no negative
+        logits, y = torch.cat([pos, neg], dim=1), torch.zeros_like(y)
+    if not dense:
         return F.cross_entropy(logits.float(), y, reduction=reduction)
-    negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device)
-    table = model.item_emb.weight
-    pos = (h * table[y]).sum(-1, keepdim=True)  # (M, 1)
-    neg = h @ table[negatives].T  # (M, K)
-    neg = neg.masked_fill(negatives.unsqueeze(0) == y.unsqueeze(1), float("-inf"))  # a sampled positive is no negative
-    logits = torch.cat([pos, neg], dim=1).float()
-    return F.cross_entropy(logits, torch.zeros_like(y), reduction=reduction)
+    losses = F.cross_entropy(logits.float(), y, reduction="none") * keep.flatten()
+    return losses.sum() if reduction == "sum" else losses.sum() / keep.sum().clamp(min=1)
 
 
 def positions(seqs: torch.Tensor) -> torch.Tensor:
@@ -90,7 +101,7 @@ def bce_next_item_loss(model: SASRec, seqs: torch.Tensor, generator: torch.Gener
 def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, device: torch.device,
                       fingerprint: str, checkpoint: Path | None = None,
                       on_epoch: Callable[[dict], None] | None = None,
-                      shard: Shard | None = None) -> tuple[SASRec, FitResult]:
+                      shard: Shard | None = None, acceleration: Acceleration = OFF) -> tuple[SASRec, FitResult]:
     """Train SASRec on T1 and return the model with the best validation NDCG@10 (test untouched).
 
     With `shard` (torch.distributed initialised, e.g. under torchrun: training/distributed.py),
@@ -99,10 +110,16 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     positions divided by the global count / world size, and DistributedDataParallel averages the
     gradients, so a step equals one process's step on the whole global batch. Every process
     validates the same (synchronised) model, so all stop alike; only rank 0 writes checkpoints.
+
+    `acceleration` (training/acceleration.py; on for CUDA by default) scales the batch, learning
+    rate and warm-up together, keeps the training sequences on the device and uses the dense loss;
+    the recipe used is FitResult.recipe.
     """
     seed_everything(seed)
     model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
-    train = data.train
+    recipe = acceleration.scale(params.batch_size, params.lr, params.warmup_epochs, len(data.train))
+    dense = acceleration.enabled
+    train = data.train.to(device) if acceleration.enabled and acceleration.device_data else data.train
     objective = None
     if shard is not None:
         if params.loss != "ce":
@@ -113,10 +130,10 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
                                             device_ids=[device.index] if device.type == "cuda" else None)
 
     def batches(generator: torch.Generator):
-        for idx in batch_indices(len(train), params.batch_size, generator):
+        for idx in batch_indices(len(train), recipe.batch_size, generator, train.sequences.device):
             if shard is not None:
                 idx = idx[shard.rank::shard.world_size]
-            yield train.inputs[idx].to(device)
+            yield train.inputs(idx).to(device)
 
     def step(seqs: torch.Tensor) -> tuple[torch.Tensor, int]:
         model.train()
@@ -128,7 +145,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
             elif params.loss == "bce":
                 loss = bce_next_item_loss(model, seqs)
             else:
-                loss = next_item_loss(model, seqs, params)
+                loss = next_item_loss(model, seqs, params, dense=dense)
         return loss, seqs.shape[0]
 
     def validate() -> float:
@@ -137,11 +154,12 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
             ranks = split_ranks(model.full_sort_scores, data.valid, data.to_target, data.n_items, device)
         return ranking_metrics(ranks)["ndcg@10"]
 
-    loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
-                      warmup_epochs=params.warmup_epochs, decay_patience=params.decay_patience,
+    loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=recipe.lr,
+                      weight_decay=params.weight_decay, seed=seed, fingerprint=f"{fingerprint}:{recipe.key}",
+                      warmup_epochs=recipe.warmup_epochs, decay_patience=params.decay_patience,
                       decay_factor=params.decay_factor, max_decays=params.max_decays)
     result = fit(list(model.parameters()), step, batches, validate, model.state_dict, model.load_state_dict,
                  loop, checkpoint, on_epoch, write_checkpoint=shard is None or shard.rank == 0)
     model.eval()
+    result.recipe = recipe.as_dict()
     return model, result

@@ -13,6 +13,7 @@ from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.evaluation.protocol import split_ranks, split_scores
 from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.model.pcl import PCLTaskModel
+from pcl_pipeline.training.acceleration import OFF, Acceleration
 from pcl_pipeline.training.device import autocast
 from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
 
@@ -59,27 +60,32 @@ def task_loss(model: PCLTaskModel, data: TaskData, params: TaskParams,
 
 
 def train_batches(split: Split, batch_size: int, generator: torch.Generator, device: torch.device):
-    """One epoch of (inputs, targets) batches of `split`, in an order drawn from `generator`."""
-    for idx in batch_indices(len(split), batch_size, generator):
-        yield split.inputs[idx].to(device), split.targets[idx].to(device)
+    """One epoch of (inputs, targets) batches of `split`, in an order drawn from `generator`
+    (gathered where the split is: on the device when it was moved there)."""
+    for idx in batch_indices(len(split), batch_size, generator, split.targets.device):
+        yield split.inputs(idx).to(device), split.targets[idx].to(device)
 
 
-def parameter_groups(model: PCLTaskModel, params: TaskParams) -> list[dict]:
-    """The task's parts at params.lr; a backbone that trains at params.backbone_lr (None: params.lr)."""
+def parameter_groups(model: PCLTaskModel, params: TaskParams, lr_factor: float = 1.0) -> list[dict]:
+    """The task's parts at params.lr; a backbone that trains at params.backbone_lr (None: params.lr),
+    scaled by lr_factor (a larger batch's learning-rate scaling)."""
     groups = [{"params": model.part_parameters()}]
     if model.train_backbone:
-        groups.append({"params": list(model.backbone.parameters()), "lr": params.backbone_lr or params.lr})
+        groups.append({"params": list(model.backbone.parameters()),
+                       "lr": (params.backbone_lr or params.lr) * lr_factor})
     return groups
 
 
 def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, *, seed: int,
               device: torch.device, fingerprint: str, checkpoint: Path | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+              on_epoch: Callable[[dict], None] | None = None, acceleration: Acceleration = OFF) -> FitResult:
     """Train the task's parts (and the backbone, for methods that train it); keep the best
-    validation `metric`."""
+    validation `metric`. `acceleration` as in pretrain_backbone (the recipe is FitResult.recipe)."""
     seed_everything(seed)
     model.to(device)
     loss = task_loss(model, data, params, device)
+    recipe = acceleration.scale(params.batch_size, params.lr, 0, len(data.train))
+    train = data.train.to(device) if acceleration.enabled and acceleration.device_data else data.train
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
         return loss(*batch), batch[0].shape[0]
@@ -87,12 +93,14 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
     def set_state(state: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(state, strict=False)
 
-    loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=params.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=fingerprint,
-                      validate_initial=data.kind == "item_rec" and model.item_prior is not None)
-    result = fit(parameter_groups(model, params), step,
-                 lambda generator: train_batches(data.train, params.batch_size, generator, device),
+    loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=recipe.lr,
+                      weight_decay=params.weight_decay, seed=seed, fingerprint=f"{fingerprint}:{recipe.key}",
+                      validate_initial=data.kind == "item_rec" and model.item_prior is not None,
+                      warmup_epochs=recipe.warmup_epochs)
+    result = fit(parameter_groups(model, params, recipe.lr_factor(params.lr)), step,
+                 lambda generator: train_batches(train, recipe.batch_size, generator, device),
                  lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
                  model.task_state, set_state, loop, checkpoint, on_epoch)
     model.eval()
+    result.recipe = recipe.as_dict()
     return result
