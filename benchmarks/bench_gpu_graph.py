@@ -5,8 +5,8 @@ task's test metric on both (the GPU's quality against the CPU run, the baseline)
     python benchmarks/bench_gpu_graph.py --scale 20 --runs cuda        # the scale-20 wall time alone
     python benchmarks/bench_gpu_graph.py --scale 3 --runs cpu,cpu+on   # no GPU: what the recipe does to quality
 
-A run is `device[+on|+off]`: PCL_DEVICE and, after "+", PCL_ACCELERATION (default auto: the
-large-batch recipe on CUDA, off on the CPU). Each run materializes the whole pipeline (both
+A run is `device[+on|+off][+compile]`: PCL_DEVICE, PCL_ACCELERATION (default auto: the
+large-batch recipe on CUDA, off on the CPU) and PCL_TORCH_COMPILE (`cuda+compile`). Each run materializes the whole pipeline (both
 datasets, 8 tasks, `python -m pcl_pipeline run --force`) in its own temporary PCL_HOME and
 DAGSTER_HOME with the random text encoder (PCL_TEXT_ENCODER=random: the text encoder runs once
 per task and does not decide the training speed; the MiniLM weights need not be on the machine).
@@ -29,12 +29,14 @@ QUALITY_TOLERANCE = 0.03  # no task's metric more than 3% (relative) below the b
 
 
 def run_graph(spec: str, scale: float, tmp: Path) -> dict:
-    device, _, accel = spec.partition("+")
+    device, *options = spec.split("+")
+    accel = next((o for o in options if o in ("on", "off")), "auto")
     home = tmp / spec.replace("+", "_").replace(":", "")
     (home / "dagster_home").mkdir(parents=True)
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
     os.environ.update({"PCL_HOME": str(home / "pcl"), "DAGSTER_HOME": str(home / "dagster_home"),
-                       "PCL_SYNTHETIC_SCALE": str(scale), "PCL_DEVICE": device, "PCL_ACCELERATION": accel or "auto",
+                       "PCL_SYNTHETIC_SCALE": str(scale), "PCL_DEVICE": device, "PCL_ACCELERATION": accel,
+                       "PCL_TORCH_COMPILE": "on" if "compile" in options else "off",
                        "PCL_TEXT_ENCODER": "random", "HF_HUB_OFFLINE": "1"})
     import torch
     from dagster import DagsterInstance
@@ -89,6 +91,8 @@ def main() -> None:
         backbones = {k: v for k, v in r["recipes"].items() if k.endswith("/backbone")}
         print("    backbone recipes: " + ", ".join(f"{k} batch {v['batch_size']} lr {v['lr']:.3g} warm-up "
                                                     f"{v['warmup_epochs']}" for k, v in sorted(backbones.items())))
+        print("    task batch factors: " + ", ".join(f"{k.replace('/prompt/', '/')} x{v['batch_factor']}"
+                                                      for k, v in sorted(r["recipes"].items()) if "/prompt/" in k))
     print(f"\n{'task':<30} {'metric':<9} " + " ".join(f"{r['spec']:>12}" for r in results) + "   worst change")
     worst_overall = 0.0
     for task, (metric, value) in base["metrics"].items():

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
                         "or cuda:N: where training and evaluation run (auto: CUDA when available)")
     acceleration: Literal["auto", "on", "off"] = Field(default="auto", description="auto, on or off: the "
                                                        "large-batch GPU recipe (auto: on for CUDA, off on CPUs)")
+    torch_compile: bool = Field(default=False, description="on or off: torch.compile T1's loss when the "
+                                "large-batch recipe is on (CUDA: CUDA graphs)")
     ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
                                                          "(auto: nccl on GPUs, gloo on CPUs)")
     study_datasets: Annotated[tuple[str, ...], NoDecode] = Field(default=DATASETS, description="comma-separated "

@@ -14,6 +14,7 @@ class TorchResource(ConfigurableResource):
     ddp_processes: int = 1  # PCL_DDP_PROCESSES: backbone pretraining under torchrun with this many processes
     ddp_backend: str = "auto"  # PCL_DDP_BACKEND: gloo, nccl, or auto (nccl on GPUs)
     acceleration: str = "auto"  # PCL_ACCELERATION: the large-batch GPU recipe; auto = on for CUDA only
+    torch_compile: bool = False  # PCL_TORCH_COMPILE: torch.compile T1's loss under the recipe
 
     def get_device(self) -> torch.device:
         if self.num_threads > 0:
@@ -21,4 +22,4 @@ class TorchResource(ConfigurableResource):
         return pick_device(self.device)
 
     def get_acceleration(self, device: torch.device) -> Acceleration:
-        return resolve(self.acceleration, device)
+        return resolve(self.acceleration, device, self.torch_compile)

@@ -29,8 +29,10 @@ def test_auto_is_on_for_cuda_only_and_on_off_force_it():
 def test_batch_lr_and_warmup_scale_together_and_small_data_keeps_its_steps():
     on = Acceleration(enabled=True)
     big = on.scale(128, 3e-3, 2, n_rows=1_000_000)
-    assert (big.batch_size, big.batch_factor, big.warmup_epochs) == (2048, 16, 3)
-    assert big.lr == pytest.approx(1e-2)  # 3e-3 * sqrt(16) = 1.2e-2, capped at max_lr
+    assert (big.batch_size, big.batch_factor, big.warmup_epochs) == (512, 4, 3)
+    assert big.lr == pytest.approx(6e-3)  # 3e-3 * sqrt(4)
+    wide = Acceleration(enabled=True, batch_multiplier=16).scale(128, 3e-3, 2, n_rows=1_000_000)
+    assert (wide.batch_size, wide.lr) == (2048, pytest.approx(1e-2))  # 3e-3 * sqrt(16) = 1.2e-2, capped at max_lr
     mid = on.scale(128, 2e-4, 0, n_rows=128 * 4 * 16)  # 4x still leaves 16 steps per epoch, 8x would not
     assert (mid.batch_size, mid.batch_factor, mid.warmup_epochs) == (512, 4, 1)
     assert mid.lr == pytest.approx(2e-4 * 2) and mid.lr_factor(2e-4) == pytest.approx(2.0)
@@ -113,3 +115,17 @@ def test_accelerated_pretraining_records_its_recipe_and_trains_like_the_catalog_
     assert fast.recipe["batch_size"] == 32 * 4 and fast.recipe["warmup_epochs"] == 1  # 2048 rows: 16 steps at 128
     assert fast.samples_seen == plain.samples_seen  # the same rows per epoch, in 4x fewer steps
     assert fast.history[-1]["loss"] < fast.history[0]["loss"]  # it learns
+
+
+def test_compiled_loss_trains_like_the_eager_one():
+    # PCL_TORCH_COMPILE: the compiled T1 loss (inductor on the CPU; CUDA graphs on a GPU) gives
+    # the eager run's losses and validation scores
+    data = _next_item_data(n_users=600, n_items=30, seed=1)
+    params = BackboneParams(hidden=16, blocks=1, heads=2, max_len=8, batch_size=32, epochs=2, patience=2,
+                            warmup_epochs=0, decay_patience=None, max_decays=None, dropout=0.0)
+    _, eager = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="c", acceleration=resolve("on", CPU))
+    _, compiled = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="c",
+                                    acceleration=resolve("on", CPU, compile=True))
+    assert resolve("off", CPU, compile=True).compile is False  # compile only with the recipe's static shapes
+    for a, b in zip(eager.history, compiled.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["valid"] == pytest.approx(b["valid"], abs=1e-4)

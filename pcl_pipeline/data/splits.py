@@ -6,8 +6,10 @@ imports the other.
 Every row of a task's split reads its user's input sequence, and an item task has a row per
 target (T2 of MovieLens: one per liked rating), so the Parquet rows repeat each user's history
 once per target. In memory a Split holds each distinct input once (`sequences`, `history`) and
-maps rows to it (`row_sequence`); a batch gathers its rows' inputs (`inputs(idx)`). On 25M
-ratings this is the difference between ~3 GB and ~0.2 GB for one task's training split.
+maps rows to it (`row_sequence`); a batch gathers its rows' inputs (`inputs(idx)`). Item ids
+are held as int32 (half of int64's memory) and handed out as int64. On 25M ratings
+(benchmarks/bench_data_scale.py) this is the difference between ~3 GB and ~0.2 GB for MovieLens
+T2's training split.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 
 READ_BATCH_ROWS = 65_536  # Parquet rows decoded at once: the read holds one batch of repeated histories, never all
+ITEM_DTYPE = torch.int32  # how loaded splits hold item ids (< 2^31); inputs() and full_history() give int64
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,10 @@ class Split:
     (`history`/`offsets`, what ranking excludes); row i reads sequence row_sequence[i]."""
 
     users: torch.Tensor  # (N,) user_idx
-    sequences: torch.Tensor  # (S, L) distinct inputs' last L backbone item ids, 0 = padding
+    sequences: torch.Tensor  # (S, L) distinct inputs' last L backbone item ids, 0 = padding (int32 or int64)
     targets: torch.Tensor  # (N,) task target (item vocab idx from 1, or class idx from 0; item tasks: 0 = outside the vocabulary)
     row_sequence: torch.Tensor | None = None  # (N,) index into sequences; None = row i reads sequences[i]
-    history: torch.Tensor | None = None  # (H,) every distinct input whole, concatenated; None = sequences are whole
+    history: torch.Tensor | None = None  # (H,) every distinct input whole, concatenated (int32 or int64); None = sequences are whole
     offsets: torch.Tensor | None = None  # (S + 1,) sequence s's history is history[offsets[s]:offsets[s + 1]]
 
     def __len__(self) -> int:
@@ -43,16 +46,16 @@ class Split:
         return idx if self.row_sequence is None else self.row_sequence[idx]
 
     def inputs(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L) the model inputs of rows idx (every row when None: small splits only)."""
+        """(B, L) long: the model inputs of rows idx (every row when None: small splits only)."""
         if idx is None:
             idx = torch.arange(len(self), device=self.targets.device)
-        return self.sequences[self.sequence_index(idx)]
+        return self.sequences[self.sequence_index(idx)].long()
 
     def full_history(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, H_max) left-padded whole input histories of rows idx (inputs when none is held)."""
         seq = self.sequence_index(idx)
         if self.history is None or self.offsets is None:
-            return self.sequences[seq]
+            return self.sequences[seq].long()
         starts, ends = self.offsets[seq], self.offsets[seq + 1]  # (B,), (B,)
         width = max(1, int((ends - starts).max())) if len(seq) else 1
         return _left_pad_ranges(self.history, starts, ends, width)
@@ -69,7 +72,7 @@ class Split:
             starts, lengths = self.offsets[seq], self.offsets[seq + 1] - self.offsets[seq]
             rows = torch.repeat_interleave(torch.arange(len(seq)), lengths)
             within = torch.arange(int(lengths.sum())) - (torch.cumsum(lengths, 0) - lengths)[rows]
-            values = self.history[starts[rows] + within]
+            values = self.history[starts[rows] + within].long()
         return values, torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
 
     def last_only(self) -> "Split":
@@ -85,12 +88,12 @@ class Split:
 
 
 def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int,
-                     chunk_rows: int = 65_536) -> torch.Tensor:
-    """(B, width) long: row r holds the last `width` items of values[starts[r]:ends[r]],
+                     chunk_rows: int = 65_536, dtype: torch.dtype = torch.long) -> torch.Tensor:
+    """(B, width) `dtype`: row r holds the last `width` items of values[starts[r]:ends[r]],
     left-padded with 0; vectorised per chunk of rows (no Python loop over rows, and the index
     temporaries stay the size of one chunk, not of B x width)."""
     device = values.device
-    out = torch.zeros(len(starts), width, dtype=torch.long, device=device)
+    out = torch.zeros(len(starts), width, dtype=dtype, device=device)
     for lo in range(0, len(starts), chunk_rows):
         hi = min(lo + chunk_rows, len(starts))
         first_kept = torch.maximum(starts[lo:hi], ends[lo:hi] - width)
@@ -100,7 +103,7 @@ def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Ten
             continue
         rows = torch.repeat_interleave(torch.arange(hi - lo, device=device), lengths)  # (total,)
         within = torch.arange(total, device=device) - (torch.cumsum(lengths, 0) - lengths)[rows]  # 0.. within the row
-        out[lo + rows, width - lengths[rows] + within] = values[first_kept[rows] + within]
+        out[lo + rows, width - lengths[rows] + within] = values[first_kept[rows] + within].to(dtype)
     return out
 
 
@@ -150,7 +153,7 @@ class _DistinctInputs:
         kept_rows = torch.repeat_interleave(kept, kept_lengths)
         within = torch.arange(len(kept_rows)) - torch.repeat_interleave(
             torch.cumsum(kept_lengths, 0) - kept_lengths, kept_lengths)
-        self.values.append(values[row_starts[kept_rows] + within])
+        self.values.append(values[row_starts[kept_rows] + within].to(ITEM_DTYPE))
         self.lengths.append(kept_lengths)
         self.row_sequence.append(self.n_sequences + torch.cumsum(new.long(), 0) - 1)
         self.n_sequences += int(new.sum())
@@ -162,9 +165,10 @@ class _DistinctInputs:
     def split(self, max_len: int) -> Split:
         def cat(parts: list[torch.Tensor]) -> torch.Tensor:
             return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
-        history, lengths = cat(self.values), cat(self.lengths)
+        history, lengths = cat(self.values).to(ITEM_DTYPE), cat(self.lengths)
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
-        return Split(users=cat(self.users), sequences=_left_pad_ranges(history, offsets[:-1], offsets[1:], max_len),
+        sequences = _left_pad_ranges(history, offsets[:-1], offsets[1:], max_len, dtype=ITEM_DTYPE)
+        return Split(users=cat(self.users), sequences=sequences,
                      targets=cat(self.targets), row_sequence=cat(self.row_sequence), history=history, offsets=offsets)
 
 

@@ -111,7 +111,7 @@ def evaluate_ranking(score: Scorer, test: Split, train_items: torch.Tensor, to_t
 def evaluate_next_item(model: SASRec, data: NextItemData, device: torch.device) -> dict:
     """T1 test metrics of the backbone beside popularity over every training interaction (the
     whole training sequences, not only the last L the model reads), with the cold-start slice."""
-    train = data.train.history if data.train.history is not None else data.train.sequences
+    train = (data.train.history if data.train.history is not None else data.train.sequences).long()
     return evaluate_ranking(model.full_sort_scores, data.test, train, data.to_target, data.n_items, device)
 
 

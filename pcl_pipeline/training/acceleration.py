@@ -24,11 +24,17 @@ Mode = Literal["auto", "on", "off"]
 @dataclass(frozen=True)
 class Acceleration:
     enabled: bool = False
-    batch_multiplier: int = 16  # at most: batch 128 -> 2048
+    # at most 4x (batch 128 -> 512): on scale-3 tenrec T2, validation NDCG@10 fell 0.8% at 4x,
+    # 3.0% at 8x (and 4.8% with the linear lr rule), docs/results.md
+    batch_multiplier: int = 4
     min_steps_per_epoch: int = 16  # a factor that would leave fewer steps per epoch is lowered
     max_lr: float = 1e-2  # the scaled learning rate never exceeds this (Adam on a transformer)
     extra_warmup_epochs: int = 1  # added to the catalog's warm-up when the batch grows
     device_data: bool = True  # move a split's tensors to the device once; batches are gathered there
+    # torch.compile T1's loss (PCL_TORCH_COMPILE; CUDA: mode reduce-overhead, i.e. CUDA graphs).
+    # Off unless asked: a compile costs tens of seconds per model and shape, more than a
+    # scale-3 backbone trains, and its gain on the GPU is not measured yet (benchmarks/gpu_check.sh)
+    compile: bool = False
 
     def scale(self, batch_size: int, lr: float, warmup_epochs: int, n_rows: int) -> "Recipe":
         """The batch, learning rate and warm-up to train n_rows rows with."""
@@ -70,10 +76,10 @@ class Recipe:
 OFF = Acceleration(enabled=False)
 
 
-def resolve(mode: Mode, device: torch.device) -> Acceleration:
+def resolve(mode: Mode, device: torch.device, compile: bool = False) -> Acceleration:
     """auto: on for CUDA, off otherwise; on/off force it (on a CPU: to measure what the recipe
-    does to quality without a GPU)."""
+    does to quality without a GPU). compile needs the recipe on (its loss has static shapes)."""
     if mode not in ("auto", "on", "off"):
         raise ValueError(f"acceleration: got {mode!r}; expected auto, on or off")
     enabled = device.type == "cuda" if mode == "auto" else mode == "on"
-    return Acceleration(enabled=enabled)
+    return Acceleration(enabled=enabled, compile=compile and enabled)

@@ -119,6 +119,11 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
     recipe = acceleration.scale(params.batch_size, params.lr, params.warmup_epochs, len(data.train))
     dense = acceleration.enabled
+
+    def loss_of(seqs: torch.Tensor) -> torch.Tensor:
+        return next_item_loss(model, seqs, params, dense=dense)
+    if acceleration.compile and shard is None and params.loss == "ce":
+        loss_of = torch.compile(loss_of, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
     train = data.train.to(device) if acceleration.enabled and acceleration.device_data else data.train
     objective = None
     if shard is not None:
@@ -145,7 +150,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
             elif params.loss == "bce":
                 loss = bce_next_item_loss(model, seqs)
             else:
-                loss = next_item_loss(model, seqs, params, dense=dense)
+                loss = loss_of(seqs)
         return loss, seqs.shape[0]
 
     def validate() -> float:
