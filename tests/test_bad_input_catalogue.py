@@ -175,6 +175,10 @@ def test_a_bad_setting_names_the_variable_value_and_expected_form():
         Settings.from_env({"PCL_SEED": "abc"})
     with pytest.raises(SettingsError, match=r"PCL_STUDY_DATASETS: .*expected dataset names among tenrec, movielens"):
         Settings.from_env({"PCL_STUDY_DATASETS": "netflix"})
+    with pytest.raises(SettingsError, match=r"PCL_DEVICE: .*got 'gpu'"):
+        Settings.from_env({"PCL_DEVICE": "gpu"})
+    with pytest.raises(SettingsError, match=r"PCL_ACCELERATION: .*got 'fast'"):
+        Settings.from_env({"PCL_ACCELERATION": "fast"})
 
 
 def test_the_catalogue_in_docs_has_30_cases_each_backed_by_an_existing_test():

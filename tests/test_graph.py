@@ -27,6 +27,8 @@ def test_whole_graph_end_to_end(tiny_env):
         assert metadata["init_from"].value == AssetKey(["movielens", "prompt_T2_rate_4plus"])  # a link in the UI
         assert metadata["init_from_run"].value == prev.run_id
         assert metadata["backbone"].value == AssetKey(["movielens", "backbone"])
+        recipe = metadata["recipe"].value  # on the CPU the catalog's own settings (PCL_ACCELERATION=auto)
+        assert recipe["batch_factor"] == 1 and recipe["batch_size"] == settings_task_batch(settings)
 
     summary = json.loads((tiny_env["home"] / "reports" / "summary.json").read_text())
     assert set(summary["datasets"]) == set(DATASETS)
@@ -79,3 +81,23 @@ def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):
     assert report["lineage"][2]["init_from"]["asset"] == "tenrec/prompt_T4_age"
     assert report["forgetting"]["max_abs_change"] == 0.0
     assert not (tiny_env["home"] / "tenrec" / "variants" / "default").exists()
+
+
+def settings_task_batch(settings: Settings) -> int:
+    from pcl_pipeline.catalog import load_catalog
+
+    return load_catalog(settings.tasks_dir, "movielens")[2].task_params.batch_size
+
+
+def test_device_and_acceleration_settings_reach_the_torch_resource():
+    import torch
+
+    defs = build_definitions(Settings.from_env({"PCL_DEVICE": "cpu", "PCL_ACCELERATION": "on",
+                                                "PCL_TORCH_COMPILE": "on"}))
+    resource = defs.resources["torch_device"]
+    device = resource.get_device()
+    assert device == torch.device("cpu")
+    acceleration = resource.get_acceleration(device)
+    assert acceleration.enabled and acceleration.compile
+    auto = build_definitions(Settings.from_env({})).resources["torch_device"]
+    assert not auto.get_acceleration(torch.device("cpu")).enabled
