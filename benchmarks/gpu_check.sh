@@ -7,6 +7,10 @@
 #    the recipe (auto), the catalog's settings (+off) and the recipe with torch.compile;
 # 4. the whole graph at scale 20 on CUDA alone (target: < 90 s).
 # Each benchmark prints its numbers and ratios; nothing here needs the network.
+# The wheels: every package of the runtime closure of dagster, dagster-duckdb, duckdb, pydantic,
+# pydantic-settings that the GPU image lacks (plus grpcio/protobuf/typing_extensions at this
+# venv's versions), fetched here with `pip download --no-deps --only-binary=:all: --python-version
+# 3.12 --implementation cp --platform manylinux2014_x86_64 ... -d .whl NAME==VERSION` (about 43 MB).
 set -euo pipefail
 wheels=${1:-.whl}
 if [ -d "$wheels" ]; then
