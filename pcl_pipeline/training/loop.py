@@ -32,6 +32,9 @@ class LoopConfig:
     # validate the initial state too (epoch 0): a model that starts from what a frozen backbone
     # knows may already be the best, and training must then leave it as it was
     validate_initial: bool = False
+    # the initial state's validation score when the caller already knows it (validate() is then
+    # not called for epoch 0); only read with validate_initial
+    initial_score: float | None = None
     # learning-rate schedule (per epoch; the defaults leave lr constant):
     # linear warm-up: epoch e <= warmup_epochs trains at lr * e / (warmup_epochs + 1)
     warmup_epochs: int = 0
@@ -123,7 +126,8 @@ def fit(
             log.info("ignoring checkpoint %s: it belongs to another model, data or config", checkpoint)
 
     if start_epoch == 1 and cfg.validate_initial:
-        result.best_score, result.best_epoch = validate(), 0
+        result.best_score = cfg.initial_score if cfg.initial_score is not None else validate()
+        result.best_epoch = 0
         log.info("epoch 0 (initial state) valid %.4f", result.best_score)
     for epoch in range(start_epoch, cfg.epochs + 1):
         if result.stop_reason != "cap":

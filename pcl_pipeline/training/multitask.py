@@ -80,7 +80,8 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
     groups.append({"params": list(backbone.parameters()), "lr": backbone_lr})
     first = params[0]
     loop = LoopConfig(epochs=first.epochs, patience=first.patience, lr=backbone_lr, weight_decay=first.weight_decay,
-                      seed=seed, fingerprint=fingerprint, validate_initial=True)
+                      seed=seed, fingerprint=fingerprint, validate_initial=True,
+                      initial_score=0.0)  # the initial state's gain over itself: `initial` already measured it
     result = fit(groups, step, batches, validate, get_state, set_state, loop, checkpoint, on_epoch)
     for model in models:
         model.eval()
