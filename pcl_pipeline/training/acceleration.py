@@ -25,7 +25,7 @@ Mode = Literal["auto", "on", "off"]
 class Acceleration:
     enabled: bool = False
     # at most 4x (batch 128 -> 512): on scale-3 tenrec T2, validation NDCG@10 fell 0.8% at 4x,
-    # 3.0% at 8x (and 4.8% with the linear lr rule), docs/results.md
+    # 3.0% at 8x (benchmarks/bench_recipe.py, docs/results.md)
     batch_multiplier: int = 4
     min_steps_per_epoch: int = 16  # a factor that would leave fewer steps per epoch is lowered
     max_lr: float = 1e-2  # the scaled learning rate never exceeds this (Adam on a transformer)
