@@ -70,8 +70,7 @@ class Split:
         else:
             seq = self.sequence_index(torch.arange(len(self)))
             starts, lengths = self.offsets[seq], self.offsets[seq + 1] - self.offsets[seq]
-            rows = torch.repeat_interleave(torch.arange(len(seq)), lengths)
-            within = torch.arange(int(lengths.sum())) - (torch.cumsum(lengths, 0) - lengths)[rows]
+            rows, within = _range_positions(lengths)
             values = self.history[starts[rows] + within].long()
         return values, torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
 
@@ -87,22 +86,25 @@ class Split:
                      row_sequence=move(self.row_sequence), history=move(self.history), offsets=move(self.offsets))
 
 
+def _range_positions(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ranges of these lengths laid end to end: each position's range and its offset within
+    it, (sum(lengths),) each; the vectorised form of `for r, n in enumerate(lengths): for i in range(n)`."""
+    rows = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    within = torch.arange(len(rows), device=lengths.device) - (torch.cumsum(lengths, 0) - lengths)[rows]
+    return rows, within
+
+
 def _left_pad_ranges(values: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int,
                      chunk_rows: int = 65_536, dtype: torch.dtype = torch.long) -> torch.Tensor:
     """(B, width) `dtype`: row r holds the last `width` items of values[starts[r]:ends[r]],
     left-padded with 0; vectorised per chunk of rows (no Python loop over rows, and the index
     temporaries stay the size of one chunk, not of B x width)."""
-    device = values.device
-    out = torch.zeros(len(starts), width, dtype=dtype, device=device)
+    out = torch.zeros(len(starts), width, dtype=dtype, device=values.device)
     for lo in range(0, len(starts), chunk_rows):
         hi = min(lo + chunk_rows, len(starts))
         first_kept = torch.maximum(starts[lo:hi], ends[lo:hi] - width)
         lengths = (ends[lo:hi] - first_kept).clamp(min=0)  # (b,)
-        total = int(lengths.sum())
-        if total == 0:
-            continue
-        rows = torch.repeat_interleave(torch.arange(hi - lo, device=device), lengths)  # (total,)
-        within = torch.arange(total, device=device) - (torch.cumsum(lengths, 0) - lengths)[rows]  # 0.. within the row
+        rows, within = _range_positions(lengths)  # empty when every range is: nothing is written
         out[lo + rows, width - lengths[rows] + within] = values[first_kept[rows] + within].to(dtype)
     return out
 
@@ -150,10 +152,8 @@ class _DistinctInputs:
         new = ~same[start:]  # rows of this batch that start a sequence
         kept = torch.arange(start, len(users))[new]
         kept_lengths = lengths[kept]
-        kept_rows = torch.repeat_interleave(kept, kept_lengths)
-        within = torch.arange(len(kept_rows)) - torch.repeat_interleave(
-            torch.cumsum(kept_lengths, 0) - kept_lengths, kept_lengths)
-        self.values.append(values[row_starts[kept_rows] + within].to(ITEM_DTYPE))
+        ranges, within = _range_positions(kept_lengths)
+        self.values.append(values[row_starts[kept[ranges]] + within].to(ITEM_DTYPE))
         self.lengths.append(kept_lengths)
         self.row_sequence.append(self.n_sequences + torch.cumsum(new.long(), 0) - 1)
         self.n_sequences += int(new.sum())

@@ -18,6 +18,8 @@ from typing import Literal
 
 import torch
 
+from pcl_pipeline.data.splits import Split
+
 Mode = Literal["auto", "on", "off"]
 
 
@@ -30,7 +32,6 @@ class Acceleration:
     min_steps_per_epoch: int = 16  # a factor that would leave fewer steps per epoch is lowered
     max_lr: float = 1e-2  # the scaled learning rate never exceeds this (Adam on a transformer)
     extra_warmup_epochs: int = 1  # added to the catalog's warm-up when the batch grows
-    device_data: bool = True  # move a split's tensors to the device once; batches are gathered there
     # torch.compile T1's loss (PCL_TORCH_COMPILE; CUDA: mode reduce-overhead, i.e. CUDA graphs).
     # Off unless asked: a compile costs tens of seconds per model and shape, more than a
     # scale-3 backbone trains, and its gain on the GPU is not measured yet (benchmarks/gpu_check.sh)
@@ -48,8 +49,10 @@ class Acceleration:
         return Recipe(batch_size * factor, min(lr * math.sqrt(factor), max(lr, self.max_lr)),
                       warmup_epochs + self.extra_warmup_epochs, factor)
 
-    def describe(self) -> dict:
-        return asdict(self)
+    def place(self, split: Split, device: torch.device) -> Split:
+        """The training split where its batches are gathered: on the device under the recipe
+        (moved once, no copy per step), where it is otherwise."""
+        return split.to(device) if self.enabled else split
 
 
 @dataclass(frozen=True)

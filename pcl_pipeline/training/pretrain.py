@@ -124,7 +124,7 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
         return next_item_loss(model, seqs, params, dense=dense)
     if acceleration.compile and shard is None and params.loss == "ce":
         loss_of = torch.compile(loss_of, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
-    train = data.train.to(device) if acceleration.enabled and acceleration.device_data else data.train
+    train = acceleration.place(data.train, device)
     objective = None
     if shard is not None:
         if params.loss != "ce":

@@ -85,7 +85,7 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
     model.to(device)
     loss = task_loss(model, data, params, device)
     recipe = acceleration.scale(params.batch_size, params.lr, 0, len(data.train))
-    train = data.train.to(device) if acceleration.enabled and acceleration.device_data else data.train
+    train = acceleration.place(data.train, device)
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
         return loss(*batch), batch[0].shape[0]
