@@ -373,6 +373,32 @@ def test_bom_crlf_spaces_and_empty_trailing_columns_are_tolerated_and_counted(co
                                             "rows with empty trailing fields": 1, "rows with spaces around numbers": 1}
 
 
+def test_values_under_unnamed_header_columns_are_ignored_and_counted(con, tmp_path, caplog):
+    """Spreadsheet residue in a real ratings.csv: the header ends in unnamed columns and some rows
+    carry values there. Not part of the format: ignored, the rows counted, one warning naming them."""
+    ratings = ("userId,movieId,rating,timestamp,,,,\n1,1129,2,1260759185,,3.450819672,,3.543608256\n"
+               "1,20,4,1260759205,,,,\n2,1129,5,1260759300\n")
+    write(tmp_path, {"ratings.csv": ratings, "movies.csv": "movieId,title,genres\n20,A (1995),Comedy\n1129,B,Drama\n"})
+    with caplog.at_level("WARNING"):
+        src = read_source(con, "movielens", tmp_path)
+    assert [r[1:4] for r in rows(con, "raw_ratings")] == [(1, 1129, 2.0), (1, 20, 4.0), (2, 1129, 5.0)]
+    key = "rows with values in unnamed columns 5-8 (ignored: the header names no such column)"
+    assert src.tolerated["ratings.csv"] == {"empty trailing header columns": 4, key: 1,
+                                            "rows with empty trailing fields": 1}
+    assert [r.getMessage() for r in caplog.records if "unnamed" in r.getMessage()] == [
+        f"{tmp_path / 'ratings.csv'}: the header leaves columns 5-8 unnamed; their values in 1 rows are ignored"]
+
+
+def test_a_value_beyond_the_headers_columns_or_under_a_named_one_still_fails(con, tmp_path):
+    write(tmp_path, {"ratings.csv": "userId,movieId,rating,timestamp,,\n1,20,4,1260759205,,,9\n",
+                     "movies.csv": "movieId,title,genres\n20,A (1995),Comedy\n"})
+    err = read_error(con, "movielens", tmp_path)
+    assert err.line == 2 and "7 fields" in err.problem and err.value == "9"
+    write(tmp_path, {"ratings.csv": "userId,movieId,rating,timestamp,,\n1,20,x,1260759205,,3.4\n"})
+    err = read_error(con, "movielens", tmp_path)
+    assert err.line == 2 and err.field == "rating" and err.value == "x"
+
+
 def test_a_value_in_a_trailing_extra_field_is_still_an_error(con, tmp_path):
     ml1m(tmp_path, ratings_dat="1::10::5::978300760::\n1::20::3::978302109::7\n")
     err = read_error(con, "movielens", tmp_path)
@@ -397,6 +423,7 @@ def test_out_of_range_ratings_and_ids(con, tmp_path, ratings, field, value):
     err = read_error(con, "movielens", tmp_path)
     assert (err.line, err.field, err.value) == (2, field, value)
     assert err.problem == "value out of range"
+    assert err.expected == ("a number in 0.5..5" if field == "rating" else "an integer >= 1")
 
 
 def test_gender_not_m_or_f(con, tmp_path):
@@ -421,6 +448,7 @@ def test_tenrec_negative_id_and_non_finite_number(con, tmp_path):
     write(tmp_path, {"QK-video.csv": f"{VIDEO_HEADER}\n-1,2,1,0,0,0,3,1,1,2\n"})
     err = read_error(con, "tenrec", tmp_path)
     assert (err.line, err.field, err.value) == (2, "user_id", "-1")
-    write(tmp_path, {"QK-video.csv": f"{VIDEO_HEADER}\n1,2,1,0,0,0,3,nan,1,2\n"})
-    err = read_error(con, "tenrec", tmp_path)
-    assert (err.line, err.field, err.value) == (2, "watching_times", "nan")
+    for bad in ("nan", "inf", "-inf", "abc"):  # NaN, infinities and text in a number field
+        write(tmp_path, {"QK-video.csv": f"{VIDEO_HEADER}\n1,2,1,0,0,0,3,{bad},1,2\n"})
+        err = read_error(con, "tenrec", tmp_path)
+        assert (err.line, err.field, err.value, err.problem) == (2, "watching_times", bad, "not a finite number")

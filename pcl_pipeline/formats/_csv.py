@@ -19,8 +19,11 @@ What carries no data is tolerated and counted (`ReadResult.tolerated`, shown in 
 asset's metadata): blank lines anywhere (DuckDB skips them; leading ones are skipped before the
 header), a UTF-8 byte-order mark, CRLF line ends, empty trailing columns in a header or in rows
 (up to `_EXTRA_FIELDS` of them: ratings.csv copies ending their header with ",,,,"), and spaces
-around numbers. A trailing extra field with a value is still an error, and so is everything
-else that could change meaning.
+around numbers. Columns the header leaves unnamed at its end are not part of the format: their
+values are ignored, the rows that carried any are counted and named in one warning (spreadsheet
+residue: `userId,movieId,rating,timestamp,,,,` over `1,1129,2,1260759185,,3.45,,3.54`). A value
+beyond the header's last column, or beyond a headerless layout, is still an error, and so is
+everything else that could change meaning.
 """
 from __future__ import annotations
 
@@ -130,11 +133,14 @@ def read_table(
         tolerated["UTF-8 byte-order mark"] = 1
     if raw_first.endswith(b"\r\n"):
         tolerated["CRLF line ends"] = 1
+    unnamed = 0  # trailing header columns without a name: ignored, values or not
     if spec.header:
         header = [name.strip() for name in _split(first, spec)]
         while len(header) > 1 and header[-1] == "":  # ratings.csv copies end their header with ",,,,"
             header.pop()
-            tolerated["empty trailing header columns"] = tolerated.get("empty trailing header columns", 0) + 1
+            unnamed += 1
+        if unnamed:
+            tolerated["empty trailing header columns"] = unnamed
         spec = _match_header(path, header, (spec, *alternatives))
         position = {n: i for i, n in reversed(list(enumerate(header)))}  # first occurrence wins
         columns = [position.get(f.header_name) for f in spec.fields]  # None: an optional column is absent
@@ -152,9 +158,9 @@ def read_table(
         columns = list(range(len(spec.fields)))
 
     stage = f"_stage_{spec.table}"
-    _stage(con, path, spec, stage, len(names) + _EXTRA_FIELDS, lead)
+    _stage(con, path, spec, stage, len(names) + unnamed + _EXTRA_FIELDS, lead)
     try:
-        rows, lines = _check_lines(con, path, spec, stage, names, lead, tolerated)
+        rows, lines = _check_lines(con, path, spec, stage, names, lead, tolerated, unnamed)
         for field, column in zip(spec.fields, columns):
             if column is not None:
                 _check_field(con, path, spec, stage, field, f"c{column}", lines)
@@ -212,15 +218,16 @@ def _stage(
              {f"c{i}": "VARCHAR" for i in range(n_fields)}, spec.encoding, _NO_NULL_STRING, lead],
         )
     except duckdb.Error as err:
-        raise _duckdb_error(path, spec, n_fields - _EXTRA_FIELDS, err) from None
+        raise _duckdb_error(path, spec, n_fields - _EXTRA_FIELDS, err) from None  # named + unnamed columns
 
 
 def _check_lines(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str], lead: int,
-    tolerated: dict[str, int],
+    tolerated: dict[str, int], unnamed: int = 0,
 ) -> tuple[int, _Lines]:
     """No data rows, short (truncated) lines, values in trailing extra fields; blank lines skipped
-    and counted. Returns the row count and the line numbering."""
+    and counted; rows with values in the header's `unnamed` trailing columns counted (and the
+    values ignored). Returns the row count and the line numbering."""
     (rows,) = con.execute(f"SELECT count(*) FROM {stage}").fetchone()
     if rows == 0:
         raise InputError(path, "no data rows", expected=_describe(spec))
@@ -250,15 +257,27 @@ def _check_lines(
             path, f"line has {missing} of {len(names)} fields (truncated?)",
             line=numbering.of(short[0]), field=names[missing], expected=_describe(spec),
         )
-    extras = [f"c{i}" for i in range(len(names), len(names) + _EXTRA_FIELDS)]
+    carried, residue_sql = 0, "FALSE"
+    if unnamed:
+        residue = [f"c{i}" for i in range(len(names), len(names) + unnamed)]
+        residue_sql = " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in residue)
+        (carried,) = con.execute(f"SELECT count(*) FROM {stage} WHERE {residue_sql}").fetchone()
+        if carried:
+            first, last = len(names) + 1, len(names) + unnamed
+            columns = f"column {first}" if first == last else f"columns {first}-{last}"
+            tolerated[f"rows with values in unnamed {columns} (ignored: the header names no such column)"] = carried
+            log.warning("%s: the header leaves %s unnamed; their values in %d rows are ignored", path, columns, carried)
+    width = len(names) + unnamed  # the fields a line may carry values in
+    extras = [f"c{i}" for i in range(width, width + _EXTRA_FIELDS)]
     filled = " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in extras)
     bad = con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {filled} ORDER BY rowid LIMIT 1").fetchone()
     if bad is not None:
-        n = len(names) + max(i + 1 for i, v in enumerate(bad[1:]) if v is not None)
+        n = width + max(i + 1 for i, v in enumerate(bad[1:]) if v is not None)
         raise InputError(path, f"line has {n} fields", line=numbering.of(bad[0]),
                          value=next(v for v in bad[1:] if v is not None and v.strip()),
-                         expected=f"{len(names)} fields: {_describe(spec)}")
-    (empty,) = con.execute(f"SELECT count(*) FROM {stage} WHERE {extras[0]} IS NOT NULL").fetchone()
+                         expected=f"{width} fields: {_describe(spec)}")
+    (empty,) = con.execute(f"SELECT count(*) FROM {stage} WHERE c{len(names)} IS NOT NULL "
+                           f"AND NOT ({residue_sql})").fetchone()  # trailing fields, all empty
     if empty:
         tolerated["rows with empty trailing fields"] = empty
     return rows, numbering
