@@ -8,7 +8,8 @@ CPU_TORCH := torch==2.13.0
 CUDA_TORCH := torch>=2.4,<=2.14.1
 TORCH_SPEC ?= $(if $(HAS_CUDA),$(CUDA_TORCH),$(CPU_TORCH))
 
-export DAGSTER_HOME := $(CURDIR)/dagster_home
+# Dagster's own DAGSTER_HOME and PCL_HOME from the environment win; these folders are only defaults.
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export PCL_HOME ?= $(CURDIR)/.pcl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -23,8 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-run: setup  ## materialize what is missing or stale in the graph of both datasets, print the summary (ARGS=--force, -v, --wait)
-	$(PY) -m pcl_pipeline run $(ARGS)
+run: setup  ## materialize what is missing or stale and all it feeds, both datasets; print the summary (ARGS=--force, -v, --wait)
+	$(PY) -m assets.cli run $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q
@@ -37,6 +38,7 @@ test-scale: setup  ## a Dask cluster runs the tiny graph with the instance on Po
 	$(PY) -m pytest -q -m scale
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+	mkdir -p "$(DAGSTER_HOME)"
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: setup
@@ -48,14 +50,14 @@ bench-real: setup  ## real MovieLens-100K (from the recbole wheel), 3 seeds, eve
 	$(PY) benchmarks/bench_real.py --data $(ML100K) --seeds 0,1,2
 
 study: setup  ## the reproduction study (Dagster job `study`, PCL_STUDY_SEEDS): reports/study.json, docs/study.md
-	PCL_STUDY_MARKDOWN=$${PCL_STUDY_MARKDOWN:-$(CURDIR)/docs/study.md} $(PY) -m pcl_pipeline study
+	PCL_STUDY_MARKDOWN=$${PCL_STUDY_MARKDOWN:-$(CURDIR)/docs/study.md} $(PY) -m assets.cli study
 
 study-real: setup  ## the study on real MovieLens-100K (movielens only, its own PCL_HOME): docs/study-ml100k.md
 	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
 	mkdir -p .pcl-ml100k/dagster_home && cp dagster_home/dagster.yaml .pcl-ml100k/dagster_home/
 	# its own PCL_HOME and Dagster instance: the study assets' history on real data stays apart
 	DAGSTER_HOME=$(CURDIR)/.pcl-ml100k/dagster_home PCL_HOME=$(CURDIR)/.pcl-ml100k PCL_MOVIELENS_PATH=$(ML100K) \
-		PCL_STUDY_DATASETS=movielens PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m pcl_pipeline study
+		PCL_STUDY_DATASETS=movielens PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m assets.cli study
 
 clean:
 	rm -rf .pcl .pcl-ml100k dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry

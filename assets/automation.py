@@ -6,8 +6,10 @@
   are content hashes, so a re-run that produces identical bytes stops the propagation there:
   unchanged assets are skipped.
 - The report additionally re-runs whenever one of its evals is updated (a new task's eval).
-- `retrain_schedule` re-ingests the raw logs on a cron (off by default); the condition above
-  then retrains exactly what the new data changed.
+- Every asset also joins a tick in which one of its dependencies is requested, so a change and
+  everything downstream of it are rebuilt in one run.
+- `retrain_schedule` re-reads the raw logs and rebuilds everything downstream of them in one run,
+  on a cron (off by default).
 - `new_task_files_sensor` notices task files that the loaded code does not know yet and asks
   the webserver to reload the code location, after which the automation sensor materializes
   the new task's assets.
@@ -54,8 +56,16 @@ def inputs_changed() -> AutomationCondition:
     ).with_label("inputs_changed")
 
 
+def upstream_requested() -> AutomationCondition:
+    """A dependency is requested in this same evaluation: the asset joins the run, so one tick
+    rebuilds a change and everything downstream of it (Dagster's stale status alone would let
+    it advance one level per tick: a child is not stale until its parent is re-materialized)."""
+    return (AutomationCondition.any_deps_match(AutomationCondition.will_be_requested())
+            & ~AutomationCondition.in_progress()).with_label("upstream_requested")
+
+
 def pcl_condition() -> AutomationCondition:
-    return (missing_or_new() | inputs_changed()).with_label("pcl")
+    return (missing_or_new() | inputs_changed() | upstream_requested()).with_label("pcl")
 
 
 def report_condition() -> AutomationCondition:
@@ -73,15 +83,20 @@ def automation_sensor(running: bool) -> AutomationConditionSensorDefinition:
     )
 
 
-retrain_job = define_asset_job("reingest_raw_logs", selection=AssetSelection.assets(*[keys.raw_logs(ds) for ds in DATASETS]))
+# the raw logs and everything they feed, in one run: a re-ingest never leaves models of the old data
+retrain_job = define_asset_job(
+    "retrain", selection=AssetSelection.assets(*[keys.raw_logs(ds) for ds in DATASETS]).downstream()
+    - AssetSelection.groups(keys.STUDY_GROUP),
+    description="Re-reads the raw logs and rebuilds everything downstream of them (not the study).")
 
 
 def retrain_schedule(cron: str) -> ScheduleDefinition:
-    """Re-ingest the raw logs on PCL_RETRAIN_CRON (default 03:00 daily); off until turned on."""
+    """Re-read the raw logs and retrain what they feed on PCL_RETRAIN_CRON (default 03:00 daily);
+    off until turned on."""
     return ScheduleDefinition(
         name="scheduled_retraining", job=retrain_job, cron_schedule=cron,
         default_status=DefaultScheduleStatus.STOPPED,
-        description="Re-ingests the raw logs; the automation conditions retrain only what the new data changed.",
+        description="Re-reads the raw logs and retrains everything downstream of them in the same run.",
     )
 
 

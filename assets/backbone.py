@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Materi
 
 from assets import keys
 from assets.metadata import curve, epoch_logger, flat_metrics, metrics_table
+from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.store.files import fingerprint
@@ -20,10 +21,16 @@ MODEL_KINDS = {"pytorch", "safetensors"}
 GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
 
 
+def model_files(paths, curve) -> list:
+    """What a model asset writes: its tensors, its manifest and its training curve."""
+    return [paths.tensors, paths.manifest, curve]
+
+
 def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
     @asset(key=keys.backbone(ds), deps=[keys.task_data(ds, t1.name)], group_name=ds, op_tags=GPU_TAGS,
            code_version=f"{MODEL_CODE_VERSION}-{fingerprint(t1.params.model_dump())}", automation_condition=automation,
            kinds=MODEL_KINDS)
+    @stamped(lambda store: model_files(store.dataset(ds).backbone_paths, store.dataset(ds).curve_path("backbone")))
     def backbone(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                  torch_device: TorchResource) -> MaterializeResult:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""

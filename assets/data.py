@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import keys
 from assets.metadata import check_metadata, preview
+from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.data.checks import (
     INTERACTION_CHECKS,
@@ -47,6 +48,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None, source_version:
     # make it stale, so `make run` (which runs only what is missing or stale) reads it again
     @asset(key=keys.raw_logs(ds), group_name=ds, code_version=f"{DATA_CODE_VERSION}-{source_version}".rstrip("-"),
            automation_condition=automation, kinds=TABLE_KINDS)
+    @stamped(lambda store: [*store.dataset(ds).raw_tables(), store.dataset(ds).source_path])
     def raw_logs(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                  duckdb: DuckDBResource) -> MaterializeResult:
         """The dataset's files in their official format (real folder or embedded default), read,
@@ -72,6 +74,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None, source_version:
             context.log.warning("%s/%s is not applicable to this data and will be skipped: %s", ds, name, why)
         return MaterializeResult(
             metadata={"dagster/row_count": sum(info["rows"].values()), "source": experiment.source_label(ds), **counts,
+                      "data_fingerprint": info["source"]["id"],
                       "tolerated": MetadataValue.json(tolerated), "not_applicable": MetadataValue.json(skipped),
                       "format": info["format"], "rows_per_table": MetadataValue.json(info["rows"]),
                       "files": MetadataValue.json(info["files"]), "preview": shown},
@@ -82,6 +85,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None, source_version:
     @asset(key=keys.interactions(ds), deps=[keys.raw_logs(ds)], group_name=ds,
            code_version=f"{DATA_CODE_VERSION}-{fingerprint(t1.label.model_dump())}", automation_condition=automation,
            kinds=TABLE_KINDS, check_specs=_checks(keys.interactions(ds), INTERACTION_CHECKS, tuple(INTERACTION_CHECKS)))
+    @stamped(lambda store: [store.dataset(ds).interactions])
     def interactions(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """T1 behaviour events: typed, validated, deduplicated, ordered, ids remapped from 1 (0 = padding)."""
         data = store.dataset(ds)
@@ -98,6 +102,7 @@ def data_assets(ds: str, tasks: list[TaskSpec], automation=None, source_version:
 
     @asset(key=keys.sequences(ds), deps=[keys.interactions(ds)], group_name=ds, code_version=DATA_CODE_VERSION,
            automation_condition=automation, kinds=TABLE_KINDS)
+    @stamped(lambda store: [store.dataset(ds).sequences])
     def sequences(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """Per-user T1 behaviour sequences (the events before any history cut)."""
         data = store.dataset(ds)
@@ -123,6 +128,7 @@ def _task_data_asset(ds: str, task: TaskSpec, t1: TaskSpec, automation) -> Asset
            code_version=f"{DATA_CODE_VERSION}-{fingerprint(task.label.model_dump(), task.kind)}",
            automation_condition=automation, kinds=TABLE_KINDS,
            check_specs=_checks(key, TASK_DATA_CHECKS, task_data_check_names(task.kind)))
+    @stamped(lambda store: [(paths := store.dataset(ds).task_data_paths(task.name)).rows, paths.vocab])
     def task_data(store: StoreResource, experiment: ExperimentResource, duckdb: DuckDBResource) -> MaterializeResult:
         """One task's rows: the user's T1 sequence as input, its labels, and user-level splits."""
         data = store.dataset(ds)

@@ -3,8 +3,9 @@
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets import keys
-from assets.backbone import MODEL_CODE_VERSION, MODEL_KINDS
+from assets.backbone import MODEL_CODE_VERSION, MODEL_KINDS, model_files
 from assets.metadata import curve, epoch_logger
+from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.prompt import previous_prompt_task, train_prompt
@@ -30,6 +31,8 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
 
     @asset(key=keys.prompt(ds, task.name), deps=deps, group_name=ds, code_version=code_version,
            automation_condition=automation, kinds=MODEL_KINDS)
+    @stamped(lambda store: model_files(store.dataset(ds).task_parts_paths(task.name),
+                                           store.dataset(ds).curve_path(task.name)))
     def prompt(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                torch_device: TorchResource) -> MaterializeResult:
         """This task's position-wise prompt, contextual-prompt module and adapter, trained on the frozen backbone."""

@@ -20,7 +20,15 @@ from assets import keys
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.methods.registry import METHODS, get_method
 from pcl_pipeline.study.report import render_markdown, verdicts, write_study
-from pcl_pipeline.study.run import run_method, run_orders, run_transfers, seed_root, setup_seeds, summarize
+from pcl_pipeline.study.run import (
+    not_applicable,
+    run_method,
+    run_orders,
+    run_transfers,
+    seed_root,
+    setup_seeds,
+    summarize,
+)
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
@@ -64,8 +72,9 @@ def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
         runs = run_method(Path(store.home), ds, tasks, study.seeds, name, device=torch_device.get_device(),
                           log=_log(context))
         path = store.store().save_study_part(ds, keys.method_slug(name), runs)
-        metadata = {f"{t.name}_{t.metric}": MetadataValue.float(statistics.mean(
-            float(run["records"][k]["metrics"][t.metric]) for run in runs)) for k, t in enumerate(tasks[1:], start=1)}
+        metadata = {f"{r['name']}_{r['metric']}": MetadataValue.float(statistics.mean(
+            float(run["records"][k]["metrics"][r["metric"]]) for run in runs))
+            for k, r in enumerate(runs[0]["records"][1:], start=1)}  # the tasks the data served
         metadata.update({
             "forgetting_max_abs_change": float(max(r["report"]["forgetting"]["max_abs_change"] for r in runs)),
             "stored_params": int(runs[0]["stored_params"]), "torch_threads": threads,
@@ -132,7 +141,8 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
         for ds, tasks in catalogs.items():
             per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in METHODS}
             content["datasets"][ds] = summarize(tasks, per_method, root.load_study_part(ds, "task_orders"),
-                                                root.load_study_part(ds, "transfer"))
+                                                root.load_study_part(ds, "transfer"),
+                                                not_applicable(root.load_study_part(ds, "setup")))
         markdown = write_study(Path(store.home), content, study.markdown_path())
         return MaterializeResult(metadata={
             "verdicts": MetadataValue.json({claim: text for claim, _, text in verdicts(content)}),

@@ -3,6 +3,7 @@
 from dagster import AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from assets import keys
+from assets.stamping import stamped
 from pcl_pipeline.stages.report import build_summary, summary_markdown
 from resources.store import StoreResource
 
@@ -10,6 +11,7 @@ from resources.store import StoreResource
 def summary_asset(datasets: list[str], automation=None) -> AssetsDefinition:
     @asset(key=keys.summary(), deps=[keys.report(ds) for ds in datasets], group_name=keys.SUMMARY_GROUP,
            code_version="1", automation_condition=automation, kinds={"json", "markdown"})
+    @stamped(lambda store: [store.store().summary_json, store.store().summary_md])
     def summary(store: StoreResource) -> MaterializeResult:
         """Every dataset's results and forgetting matrix in one file for programs and one for people."""
         reports = {ds: store.dataset(ds).load_report() for ds in datasets}

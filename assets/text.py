@@ -3,6 +3,7 @@
 from dagster import AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets import keys
+from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.files import text_sha256
@@ -20,6 +21,7 @@ def text_asset(ds: str, task: TaskSpec, automation=None, encoder: str = "minilm"
 
     @asset(key=keys.task_text(ds, task.name), group_name=ds, code_version=version,
            automation_condition=automation, kinds={"sentence_transformers", "json"})
+    @stamped(lambda store: [store.dataset(ds).task_text_path(task.name)])
     def task_text(store: StoreResource, text_encoder: TextEncoderResource) -> MaterializeResult:
         """Sentence-transformer embedding of this task's description (input of the contextual prompt)."""
         record = embed_task(task, text_encoder.encoder(), text_encoder.name)

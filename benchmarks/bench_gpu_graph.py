@@ -7,7 +7,7 @@ task's test metric on both (the GPU's quality against the CPU run, the baseline)
 
 A run is `device[+on|+off][+compile]`: PCL_DEVICE, PCL_ACCELERATION (default auto: the
 large-batch recipe on CUDA, off on the CPU) and PCL_TORCH_COMPILE (`cuda+compile`). Each run materializes the whole pipeline (both
-datasets, 8 tasks, `python -m pcl_pipeline run --force`) in its own temporary PCL_HOME and
+datasets, 8 tasks, `python -m assets.cli run --force`) in its own temporary PCL_HOME and
 DAGSTER_HOME with the random text encoder (PCL_TEXT_ENCODER=random: the text encoder runs once
 per task and does not decide the training speed; the MiniLM weights need not be on the machine).
 The first run is the baseline of every ratio. Prints per run: wall time, the slowest steps,
@@ -41,7 +41,7 @@ def run_graph(spec: str, scale: float, tmp: Path) -> dict:
     import torch
     from dagster import DagsterInstance
 
-    from pcl_pipeline.__main__ import main as cli
+    from assets.cli import main as cli
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -49,7 +49,7 @@ def run_graph(spec: str, scale: float, tmp: Path) -> dict:
     code = cli(["run", "--force"])
     wall = time.perf_counter() - t0
     if code != 0:
-        raise SystemExit(f"run {spec}: python -m pcl_pipeline run exited {code}")
+        raise SystemExit(f"run {spec}: python -m assets.cli run exited {code}")
     instance = DagsterInstance.get()
     stats = instance.get_run_step_stats(instance.get_runs(limit=1)[0].run_id)
     steps = sorted(((s.step_key, s.end_time - s.start_time) for s in stats if s.end_time), key=lambda r: -r[1])

@@ -51,8 +51,8 @@ def main() -> None:
 
     from dagster import AssetKey, DagsterInstance
 
-    from pcl_pipeline.__main__ import main as cli
-    from pcl_pipeline.definitions import build_definitions
+    from assets.cli import main as cli
+    from assets.definitions import build_definitions
     from pcl_pipeline.settings import Settings
 
     instance = DagsterInstance.get()

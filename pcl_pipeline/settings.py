@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pcl_pipeline.errors import SettingsError
@@ -23,15 +23,25 @@ def default_tasks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "tasks"
 
 
+def default_dagster_home() -> Path:
+    """The checkout's own Dagster instance folder: only the default of $DAGSTER_HOME."""
+    return Path(__file__).resolve().parent.parent / "dagster_home"
+
+
 TaskOrder = Annotated[tuple[str, ...], NoDecode]  # "T3,T2,T4" in the environment
 
 
 class Settings(BaseSettings):
-    """PCL_<FIELD> for every field below (e.g. PCL_HOME, PCL_SEED, PCL_TASK_ORDER_TENREC)."""
+    """PCL_<FIELD> for every field below (e.g. PCL_HOME, PCL_SEED, PCL_TASK_ORDER_TENREC), and
+    Dagster's own DAGSTER_HOME."""
 
     model_config = SettingsConfigDict(env_prefix="PCL_", frozen=True, extra="ignore", env_ignore_empty=True)
 
     home: Path = Field(default=Path(".pcl"), description="a folder for artifacts, tables and reports")
+    dagster_home: Path = Field(default_factory=default_dagster_home,
+                               validation_alias=AliasChoices("DAGSTER_HOME", "dagster_home"),
+                               description="DAGSTER_HOME: the Dagster instance's folder (runs, events); "
+                               "unset = the checkout's dagster_home/")
     movielens_path: Path | None = Field(default=None, description="a folder with real MovieLens files; "
                                         "unset = the embedded default")
     tenrec_path: Path | None = Field(default=None, description="a folder with real Tenrec files; "
@@ -73,7 +83,7 @@ class Settings(BaseSettings):
     webserver_host: str = Field(default="127.0.0.1", description="the host of the Dagster webserver that "
                                 "the new-task sensor asks to reload")
     webserver_port: int = Field(default=3000, ge=1, le=65535, description="a TCP port 1..65535")
-    code_location: str = Field(default="pcl_pipeline.definitions", description="the code location's name "
+    code_location: str = Field(default="assets.definitions", description="the code location's name "
                                "in the webserver")
 
     @field_validator("task_order_movielens", "task_order_tenrec", "study_datasets", mode="before")
@@ -105,7 +115,7 @@ class Settings(BaseSettings):
             raise ValueError("expected at least one integer >= 0")
         return value
 
-    @field_validator("home", "movielens_path", "tenrec_path", "tasks_dir", "study_markdown", mode="after")
+    @field_validator("home", "dagster_home", "movielens_path", "tenrec_path", "tasks_dir", "study_markdown", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -118,7 +128,10 @@ class Settings(BaseSettings):
                 return cls()
             fields = {name[len("PCL_"):].lower(): value for name, value in env.items()
                       if name.upper().startswith("PCL_") and value != ""}
-            return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields})
+            fields = {k: v for k, v in fields.items() if k in cls.model_fields and k != "dagster_home"}
+            if env.get("DAGSTER_HOME"):
+                fields["dagster_home"] = env["DAGSTER_HOME"]
+            return cls.model_validate(fields)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else ""

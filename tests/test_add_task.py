@@ -6,8 +6,9 @@ from dagster import AssetKey, DagsterInstance, evaluate_automation_conditions, m
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from pcl_pipeline.__main__ import main
-from pcl_pipeline.definitions import build_definitions, pipeline_selection
+from assets.cli import main
+from assets.definitions import build_definitions
+from assets.selection import pipeline_selection
 from pcl_pipeline.settings import Settings
 from tests.conftest import TINY_TASK
 
@@ -40,15 +41,15 @@ def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_
     new_file.write_text(yaml.safe_dump(NEW_TASK, sort_keys=False), encoding="utf-8")
     assert main(["validate-task", str(new_file)]) == 0
 
-    # The automation path (what the sensor does after the code location reloads): the first tick
-    # requests the new task's four assets (one run, in dependency order) and nothing old; the
-    # report follows on a later tick, once the new eval has been materialized.
+    # The automation path (what the sensor does after the code location reloads): one tick
+    # requests the new task's four assets and what they feed (the report, the summary), one run
+    # in dependency order, and nothing old.
     after_defs = build_definitions(Settings.from_env())
     graph = after_defs.resolve_asset_graph()
     assert set(graph.get_all_asset_keys()) == old_keys | NEW_KEYS
     tick = evaluate_automation_conditions(defs=after_defs, instance=instance)
     requested = {key for key in (e.key for e in tick.results if e.true_subset.size > 0)}
-    assert requested == NEW_KEYS
+    assert requested == NEW_KEYS | {AssetKey(["movielens", "report"]), AssetKey(["summary"])}
 
     # The documented headless path
     assert main(["add-task", str(new_file)]) == 0

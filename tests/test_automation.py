@@ -15,12 +15,12 @@ from dagster import (
 )
 
 from assets.automation import missing_or_new, new_task_files_sensor, pcl_condition, retrain_schedule
-from pcl_pipeline.definitions import build_definitions
+from assets.definitions import build_definitions
 from pcl_pipeline.settings import Settings
 from tests.conftest import REPO
 
 
-def test_retrain_schedule_reingests_raw_logs_and_is_off_by_default(monkeypatch):
+def test_retrain_schedule_rebuilds_what_the_raw_logs_feed_and_is_off_by_default(monkeypatch):
     monkeypatch.setenv("PCL_RETRAIN_CRON", "15 4 * * 1")
     defs = build_definitions(Settings.from_env())  # the variable reaches the schedule through Settings
     schedule = defs.get_schedule_def("scheduled_retraining")
@@ -31,7 +31,11 @@ def test_retrain_schedule_reingests_raw_logs_and_is_off_by_default(monkeypatch):
         requests = list(schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests)
     assert len(requests) == 1
     job = defs.resolve_job_def(schedule.job_name)
-    assert set(job.asset_layer.selected_asset_keys) == {AssetKey(["movielens", "raw_logs"]), AssetKey(["tenrec", "raw_logs"])}
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    # the raw logs and everything they feed, in one run; never the study, never the task texts
+    assert {"movielens/raw_logs", "tenrec/raw_logs", "movielens/sequences", "movielens/backbone",
+            "movielens/prompt_T4_gender", "tenrec/eval_T4_age", "movielens/report", "summary"} <= selected
+    assert not any(k.startswith(("study/", "movielens/task_text", "tenrec/task_text")) for k in selected)
 
 
 def test_new_task_sensor_sees_new_files_and_reports_a_failed_reload(tmp_path, monkeypatch):
@@ -93,3 +97,29 @@ def test_unchanged_inputs_are_skipped_and_changed_ones_retrain():
         tick = evaluate_automation_conditions(defs=[upstream, downstream], instance=instance, cursor=tick.cursor)
         requested = {r.key for r in tick.results if r.true_subset.size > 0}
         assert requested == {downstream.key}
+
+
+def test_a_code_change_rebuilds_everything_downstream_in_one_tick():
+    """A new code version of the first asset of a chain: one evaluation requests the whole chain
+    (stale status alone would take one level per tick)."""
+    def chain(version: str):
+        @asset(code_version=version, automation_condition=pcl_condition())
+        def first() -> None:
+            return None
+
+        @asset(deps=[first], code_version="1", automation_condition=pcl_condition())
+        def second() -> None:
+            return None
+
+        @asset(deps=[second], code_version="1", automation_condition=pcl_condition())
+        def third() -> None:
+            return None
+
+        return [first, second, third]
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize(chain("1"), instance=instance).success
+        tick = evaluate_automation_conditions(defs=chain("1"), instance=instance)
+        assert tick.total_requested == 0
+        tick = evaluate_automation_conditions(defs=chain("2"), instance=instance, cursor=tick.cursor)
+        assert {r.key.to_user_string() for r in tick.results if r.true_subset.size > 0} == {"first", "second", "third"}

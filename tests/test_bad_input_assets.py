@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dagster import DagsterInstance, materialize
 
-from pcl_pipeline.definitions import build_definitions
+from assets.definitions import build_definitions
 from pcl_pipeline.settings import Settings
 
 

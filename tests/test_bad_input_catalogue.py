@@ -96,6 +96,22 @@ def test_a_nan_loss_stops_training_naming_the_epoch():
             lambda: {"w": weight.detach()}, lambda state: None, cfg)
 
 
+def test_a_nan_loss_fails_the_task_training_and_keeps_its_stored_artifact(tiny, monkeypatch):
+    """Row 45 at the level of a task: the training that would replace T2's artifact hits a NaN
+    loss, fails naming the epoch, and the artifact stored before is untouched and still loads."""
+    import pcl_pipeline.training.prompt_tuning as tuning
+
+    store, tasks = tiny["store"], tiny["tasks"]
+    paths = store.task_parts_paths(tasks[1].name)
+    before = (paths.tensors.read_bytes(), paths.manifest.read_bytes())
+    real = tuning.task_loss
+    monkeypatch.setattr(tuning, "task_loss", lambda *a, **k: (lambda x, y: real(*a, **k)(x, y) * float("nan")))
+    with pytest.raises(FloatingPointError, match="training loss became nan at epoch 1"):
+        train_prompt(store, tasks[:2], seed=0, device=CPU, init_from=None)
+    assert (paths.tensors.read_bytes(), paths.manifest.read_bytes()) == before
+    store.load_task_model(tasks[1].name, CPU)
+
+
 def test_a_truncated_artifact_is_refused_naming_the_file(tmp_path):
     paths = ArtifactPaths.at(tmp_path, "a")
     save_artifact(paths, {"w": torch.ones(64, 64)}, {"task": "T2"})
@@ -181,7 +197,15 @@ def test_a_bad_setting_names_the_variable_value_and_expected_form():
         Settings.from_env({"PCL_ACCELERATION": "fast"})
 
 
-def test_the_catalogue_in_docs_has_30_cases_each_backed_by_an_existing_test():
+def test_a_bad_setting_stops_the_cli_with_exit_2_naming_it(monkeypatch, capsys):
+    from assets.cli import main
+
+    monkeypatch.setenv("PCL_SEED", "abc")
+    assert main(["run"]) == 2
+    assert "PCL_SEED" in capsys.readouterr().err
+
+
+def test_the_catalogue_in_docs_lists_every_case_each_backed_by_an_existing_test():
     import re
 
     from tests.conftest import REPO
@@ -189,7 +213,8 @@ def test_the_catalogue_in_docs_has_30_cases_each_backed_by_an_existing_test():
     text = (REPO / "docs" / "formats.md").read_text(encoding="utf-8")
     section = text.split("### Bad-input catalogue", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
-    assert len(rows) >= 30
+    numbers = [int(re.match(r"\| (\d+) \|", row).group(1)) for row in rows]
+    assert numbers == list(range(1, len(rows) + 1)) and len(rows) >= 51  # every row, numbered without gaps
     for row in rows:
         refs = re.findall(r"`(?:(test_\w+\.py)::)?(test_\w+)`", row)  # a bare name: the file named before it
         assert refs and refs[0][0], row

@@ -80,12 +80,15 @@ def test_task_filed_under_another_dataset(tmp_path):
 
 
 def test_metric_must_fit_kind_and_t1_must_be_order_1(tmp_path):
-    with pytest.raises(InputError, match="does not fit kind"):
+    """Each error names the file and the field (docs/formats.md row 37)."""
+    with pytest.raises(InputError, match=r"a\.yaml.*does not fit kind") as err:
         load_task_file(_write(tmp_path, "a.yaml", {**GOOD, "metric": "accuracy"}))
-    with pytest.raises(InputError, match="must have order 1"):
+    assert "metric" in str(err.value) and "accuracy" in str(err.value)
+    with pytest.raises(InputError, match=r"b\.yaml.*must have order 1"):
         load_task_file(_write(tmp_path, "b.yaml", {**GOOD, "kind": "next_item"}))
-    with pytest.raises(InputError, match="hyperparameters"):
+    with pytest.raises(InputError, match=r"c\.yaml.*hyperparameters") as err:
         load_task_file(_write(tmp_path, "c.yaml", {**GOOD, "hyperparameters": {"learning_rate": 1}}))
+    assert "learning_rate" in str(err.value)
 
 
 def test_not_yaml_and_not_a_mapping(tmp_path):

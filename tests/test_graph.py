@@ -7,7 +7,8 @@ import sys
 
 from dagster import AssetKey, DagsterInstance, materialize
 
-from pcl_pipeline.definitions import build_definitions, pipeline_selection
+from assets.definitions import build_definitions
+from assets.selection import pipeline_selection
 from pcl_pipeline.settings import DATASETS, Settings
 from tests.conftest import REPO
 
@@ -63,7 +64,7 @@ def test_definitions_load_from_workspace(tiny_env):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "pcl_pipeline.definitions 66 movielens/backbone" in out.stdout
+    assert "assets.definitions 66 movielens/backbone" in out.stdout
 
 
 def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pcl_pipeline.definitions import build_definitions
+from assets.definitions import build_definitions
 from pcl_pipeline.settings import Settings
 
 

@@ -113,8 +113,9 @@ class _Stop(Exception):
     pass
 
 
-def _regression_fit(checkpoint, stop_at: int | None = None, **schedule):
-    """A tiny least-squares problem through the real loop; optionally interrupted after an epoch."""
+def _regression_fit(checkpoint, stop_at: int | None = None, steps: list | None = None, **schedule):
+    """A tiny least-squares problem through the real loop; optionally interrupted after an epoch;
+    `steps` collects the size of every batch it trains on (what a resumed run really trained)."""
     torch.manual_seed(0)
     layer = torch.nn.Linear(3, 1)
     x = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
@@ -124,6 +125,8 @@ def _regression_fit(checkpoint, stop_at: int | None = None, **schedule):
         yield from torch.randperm(32, generator=g).split(8)
 
     def step(idx):
+        if steps is not None:
+            steps.append(len(idx))
         return ((layer(x[idx]) - y[idx]) ** 2).mean(), len(idx)
 
     def validate():
@@ -140,21 +143,33 @@ def _regression_fit(checkpoint, stop_at: int | None = None, **schedule):
                checkpoint, on_epoch=on_epoch)
 
 
-def test_training_resumes_from_its_checkpoint(tmp_path):
+def _assert_resumed(caplog, ckpt, steps: list, epochs_left: int) -> None:
+    """The run really resumed: it said so, trained only the epochs after the checkpoint's, and
+    rejected nothing (a silently rejected checkpoint would retrain from epoch 1 to the same result)."""
+    assert any(f"resuming from {ckpt}" in r.getMessage() for r in caplog.records)
+    assert len(steps) == epochs_left * 4 and sum(steps) == epochs_left * 32  # 4 batches of 8 per epoch
+    assert not ckpt.with_name(ckpt.name + ".rejected").exists()
+    assert not any("not a checkpoint" in r.getMessage() for r in caplog.records)
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path, caplog):
     """A run interrupted after epoch 2 and resumed gives exactly the uninterrupted run's result."""
     full = _regression_fit(None)
     ckpt = tmp_path / "ck.pt"
     with pytest.raises(_Stop):
         _regression_fit(ckpt, stop_at=3)
-    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
-    resumed = _regression_fit(ckpt)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2  # a legitimate checkpoint loads without pickled code
+    steps: list[int] = []
+    with caplog.at_level("INFO", logger="pcl_pipeline.training.loop"):
+        resumed = _regression_fit(ckpt, steps=steps)
+    _assert_resumed(caplog, ckpt, steps, epochs_left=2)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     assert resumed.best_score == full.best_score
     assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)
     assert not ckpt.exists()  # a finished run leaves no checkpoint behind
 
 
-def test_training_with_a_schedule_resumes_bit_exact(tmp_path):
+def test_training_with_a_schedule_resumes_bit_exact(tmp_path, caplog):
     """Warm-up and plateau cuts survive an interruption: the checkpoint carries the schedule."""
     schedule = {"epochs": 12, "lr": 0.5, "warmup_epochs": 2, "decay_patience": 1}
     full = _regression_fit(None, **schedule)
@@ -163,7 +178,10 @@ def test_training_with_a_schedule_resumes_bit_exact(tmp_path):
     ckpt = tmp_path / "ck.pt"
     with pytest.raises(_Stop):
         _regression_fit(ckpt, stop_at=7, **schedule)
-    resumed = _regression_fit(ckpt, **schedule)
+    steps: list[int] = []
+    with caplog.at_level("INFO", logger="pcl_pipeline.training.loop"):
+        resumed = _regression_fit(ckpt, steps=steps, **schedule)
+    _assert_resumed(caplog, ckpt, steps, epochs_left=len(full.history) - 6)
     assert resumed.history == [{**h, "seconds": r["seconds"]} for h, r in zip(full.history, resumed.history)]
     assert resumed.best_score == full.best_score and resumed.stop_reason == full.stop_reason
     assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)

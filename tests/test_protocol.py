@@ -30,7 +30,7 @@ from pcl_pipeline.evaluation.protocol import (
     split_scores,
 )
 from pcl_pipeline.evaluation.ranking import ranking_metrics
-from pcl_pipeline.stages.report import build_report, build_summary, summary_markdown
+from pcl_pipeline.stages.report import MixedDataError, build_report, build_summary, summary_markdown
 
 CPU = torch.device("cpu")
 F, T = False, True
@@ -581,8 +581,28 @@ def test_a_not_applicable_task_is_listed_with_its_reason_and_left_out_of_the_mat
         {"wall_seconds": 1.0, "datasets": {"movielens": report}})
 
 
+DATA = {"source": "synthetic", "format": "ml-1m", "files": {"ratings.dat": {"size": 1234, "sha256": "ab" * 32}},
+        "seed": 0, "scale": 1.0, "id": "f00dfeed"}
+
+
+def _named(records: list[dict], fingerprint: str = "f00dfeed") -> list[dict]:
+    return [{**r, "data_fingerprint": fingerprint} for r in records]
+
+
+def test_the_summary_refuses_rows_of_other_data():
+    records = _named(make_records())
+    records[1]["data_fingerprint"] = "0ld0ld00"  # an eval left from the previous source
+    with pytest.raises(MixedDataError, match=r"movielens/T2_rate_4plus: its eval was computed on data 0ld0ld00, "
+                                             r"but movielens's source is now f00dfeed \(synthetic\)"):
+        build_summary({"movielens": build_report(TASKS, records, "synthetic", "full", DATA)})
+    with pytest.raises(MixedDataError, match="names no data fingerprint"):
+        build_summary({"movielens": build_report(TASKS, _named(make_records()), "synthetic", "full")})
+    build_summary({"movielens": build_report(TASKS, _named(make_records()), "synthetic", "full", DATA)})
+
+
 def test_summary_and_markdown():
-    report = build_report(TASKS, make_records(t1_after_t3={"ndcg@10": 0.30, "hr@10": 0.75}), "synthetic", "full")
+    report = build_report(TASKS, _named(make_records(t1_after_t3={"ndcg@10": 0.30, "hr@10": 0.75})), "synthetic", "full",
+                          DATA)
     report["tasks"][2]["wall_seconds"] = None  # a task without a timing counts as 0
     summary = build_summary({"movielens": report})
     assert summary["wall_seconds"] == 4.5  # 1.5 + 3.0 + 0
@@ -590,6 +610,7 @@ def test_summary_and_markdown():
     report["tasks"][2]["wall_seconds"] = 4.5
     md = summary_markdown({"wall_seconds": 9.0, "datasets": {"movielens": report}})
     assert "## movielens (source: synthetic)" in md
+    assert f"Data f00dfeed: synthetic (ml-1m; ratings.dat (1,234 bytes, sha256 {'ab' * 6})), seed 0, scale 1.0" in md
     for name in ("T1_next_item", "T2_rate_4plus", "T3_gender"):
         assert f"| {name} |" in md
     assert "| ndcg@10 | 0.3000 / 0.1000 | hr@10 0.5000 / 0.2000 | 2: 0.5000 / 0.2500 |" in md  # T1

@@ -12,7 +12,8 @@ import shutil
 import pytest
 from dagster import DagsterInstance, materialize
 
-from pcl_pipeline.definitions import build_definitions, pipeline_selection
+from assets.definitions import build_definitions
+from assets.selection import pipeline_selection
 from pcl_pipeline.settings import Settings
 from tests.conftest import REPO
 

@@ -10,7 +10,7 @@ import json
 
 import duckdb
 
-from pcl_pipeline.__main__ import main
+from assets.cli import main
 from pcl_pipeline.formats import read_source
 from pcl_pipeline.synthetic import generate_movielens
 

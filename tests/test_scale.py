@@ -32,7 +32,7 @@ def test_the_graph_runs_on_a_dask_cluster_with_the_instance_on_postgres(tmp_path
     from dagster import DagsterInstance, execute_job, reconstructable
     from distributed import Client, LocalCluster
 
-    from pcl_pipeline import definitions
+    from assets import definitions, selection
 
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -60,7 +60,7 @@ def test_the_graph_runs_on_a_dask_cluster_with_the_instance_on_postgres(tmp_path
             run_id = result.run_id
             materialized = {e.asset_key for e in result.get_asset_materialization_events()}
         graph = definitions.build_definitions(definitions.Settings.from_env()).resolve_asset_graph()
-        assert materialized == set(definitions.pipeline_selection().resolve(graph))
+        assert materialized == set(selection.pipeline_selection().resolve(graph))
         # every step ran in a worker process of the cluster, and more than one worker did work
         starts = [e for e in instance.all_logs(run_id) if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"]
         pids = {e.dagster_event.pid for e in starts}
@@ -94,7 +94,7 @@ def test_kubernetes_configuration_validates_against_dagster_k8s():
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert values["postgresql"]["enabled"] is True
     deployment = values["dagster-user-deployments"]["deployments"][0]
-    assert deployment["codeServerArgs"] == ["-m", "pcl_pipeline.definitions"]
+    assert deployment["codeServerArgs"] == ["-m", "assets.definitions"]
     assert {e["name"] for e in deployment["env"]} >= {"PCL_HOME", "DAGSTER_HOME"}
     from assets.backbone import backbone_asset
     from pcl_pipeline.catalog import load_catalog

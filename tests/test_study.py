@@ -39,7 +39,8 @@ def test_study_json_has_the_issue_shape(study):
     assert stored["sources"] == {"movielens": "embedded"}
     assert set(stored["datasets"]) == {"movielens"}
     ds = stored["datasets"]["movielens"]
-    assert set(ds) == {"methods", "order", "cold_start", "transfer", "baselines", "backbone_lrs"}
+    assert set(ds) == {"methods", "order", "cold_start", "transfer", "baselines", "backbone_lrs", "not_applicable"}
+    assert ds["not_applicable"] == {}
     assert set(ds["methods"]) == set(METHODS) and "MTL" in ds["methods"]
     for name, m in ds["methods"].items():
         assert set(m) == {"tasks", "forgetting_max_abs_change", "forgetting_by_task", "stored_params",
@@ -150,7 +151,8 @@ def test_study_group_in_dagster(tiny_env, monkeypatch):
     from dagster import AssetSelection, DagsterInstance, materialize
 
     from assets import keys
-    from pcl_pipeline.definitions import build_definitions, pipeline_selection
+    from assets.definitions import build_definitions
+    from assets.selection import pipeline_selection
 
     markdown = _study_env(tiny_env, monkeypatch)
     defs = build_definitions(Settings.from_env())
@@ -179,14 +181,14 @@ def test_study_group_in_dagster(tiny_env, monkeypatch):
 
 @pytest.mark.slow
 def test_cli_study_materializes_the_study_group(tiny_env, monkeypatch):
-    """`python -m pcl_pipeline study` (make study) runs the Dagster job `study` (multiprocess, two
+    """`python -m assets.cli study` (make study) runs the Dagster job `study` (multiprocess, two
     steps at once): every step of the group materialized, study.json and the Markdown written, and
     `make run`'s selection leaves the study out."""
     from dagster import DagsterInstance
 
     from assets import keys
-    from pcl_pipeline.__main__ import main
-    from pcl_pipeline.definitions import build_definitions
+    from assets.cli import main
+    from assets.definitions import build_definitions
 
     markdown = _study_env(tiny_env, monkeypatch)
     assert main(["study"]) == 0
@@ -201,3 +203,27 @@ def test_cli_study_materializes_the_study_group(tiny_env, monkeypatch):
     instance = DagsterInstance.get()
     assert all(instance.get_latest_materialization_event(k) is not None for k in study_keys)
     assert keys.study_report() in study_keys
+
+
+def test_a_task_the_data_cannot_serve_is_marked_and_the_study_goes_on(tmp_path):
+    """As the pipeline does: T4's label column is not in the data, so the study marks T4 not
+    applicable (with the reason), leaves it out of every table and runs the rest, task orders too."""
+    import yaml
+
+    tasks_dir = write_tiny_catalog(tmp_path / "tasks")
+    for path in (tasks_dir / "movielens").glob("*.yaml"):  # the smallest model that runs: only the plumbing is tested
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec["hyperparameters"]["epochs"] = 1
+        if spec["kind"] == "next_item":
+            spec["hyperparameters"].update(hidden=16, blocks=1, heads=1, max_len=20)
+        if spec["name"] == "T4_gender":
+            spec["label"]["column"] = "income"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = run_study(tmp_path / "home", ["movielens"], tasks_dir, [0], ["PCL"], encoder=RandomTextEncoder(seed=1),
+                       scale=0.3, max_orders=1, log=lambda line: None)
+    ml = result["datasets"]["movielens"]
+    assert ml["not_applicable"] == {"T4_gender": "column 'income' is not in table 'users'"}
+    assert list(ml["methods"]["PCL"]["tasks"]) == ["T2_rate_4plus", "T3_rate_5"]
+    assert set(ml["order"]) == {"T2_rate_4plus", "T3_rate_5"} and ml["transfer"] is None  # no classification task left
+    markdown = write_study(tmp_path / "home", result, tmp_path / "study.md").read_text(encoding="utf-8")
+    assert "T4_gender: not applicable to this data" in markdown

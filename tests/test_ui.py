@@ -98,7 +98,7 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
 
         # -- a new task file appears after a code-location reload (what new_task_files does) ----
         (tasks_dir / "movielens" / "T5_age.yaml").write_text(NEW_TASK, encoding="utf-8")
-        client.reload_repository_location("pcl_pipeline.definitions")
+        client.reload_repository_location("assets.definitions")
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
         new = {f"movielens/{role}_T5_age" for role in ("task_data", "task_text", "prompt", "eval")}

@@ -6,7 +6,7 @@ Starts `dagster dev` of this project with all state in a temporary folder (the s
 tests/ui_server.py, shared with the UI smoke test), marks the first-visit modal as seen
 (GraphQL `setNuxSeen`), and photographs the asset group's lineage page with headless Chromium
 (`apt-get install chromium`). With --materialize the whole graph is first materialized with
-`python -m pcl_pipeline run` into the same PCL_HOME / DAGSTER_HOME (both datasets, full
+`python -m assets.cli run` into the same PCL_HOME / DAGSTER_HOME (both datasets, full
 catalog: about 10 min on 2 busy cores; --scale 0.5 halves the data), so the
 nodes show their materialization status and metadata instead of "Never materialized".
 """
@@ -41,7 +41,7 @@ def lineage_path(group: str) -> str:
 
     (The per-asset page /assets/<key>?view=lineage shows only the neighbourhood of one asset, and
     the global page /asset-groups folds each group into one box.)"""
-    return f"/locations/__repository__@pcl_pipeline.definitions/asset-groups/{group}/lineage"
+    return f"/locations/__repository__@assets.definitions/asset-groups/{group}/lineage"
 
 
 def screenshot(url: str, out: Path, profile_dir: Path, window: str, budget_ms: int) -> None:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default="movielens", help="asset group (dataset) to show")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "img" / "lineage.png")
     parser.add_argument("--materialize", action="store_true",
-                        help="materialize the whole graph first (python -m pcl_pipeline run; minutes)")
+                        help="materialize the whole graph first (python -m assets.cli run; minutes)")
     parser.add_argument("--path", help="UI path to photograph instead of the group's lineage page")
     # The lineage page zooms the graph to the canvas *width*; the graph of one dataset is taller than
     # it is wide, so a portrait window shows it whole. Below about this width the UI draws the
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.materialize:
             t0 = time.perf_counter()
             print(f"materializing the whole graph into {server.pcl_home} ...", flush=True)
-            run = subprocess.run([sys.executable, "-m", "pcl_pipeline", "run"], cwd=REPO_ROOT, env=server.env,
+            run = subprocess.run([sys.executable, "-m", "assets.cli", "run"], cwd=REPO_ROOT, env=server.env,
                                  capture_output=True, text=True)
             if run.returncode != 0:
                 sys.exit(f"pcl_pipeline run failed ({run.returncode}):\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")

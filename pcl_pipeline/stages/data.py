@@ -14,6 +14,7 @@ from pcl_pipeline.data.task_data import build_task_data, source_table
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats import read_source
 from pcl_pipeline.store.artifact_store import DatasetStore
+from pcl_pipeline.store.files import file_sha256, fingerprint
 from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
 
 GENERATORS = {"movielens": generate_movielens, "tenrec": generate_tenrec}
@@ -39,8 +40,21 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: P
     for stale in store.raw_dir.glob("*.parquet"):
         if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
             stale.unlink()
-    return {"format": source.format, "folder": str(folder), "rows": rows,
+    record = source_record(data_path, source.format, source.files, seed=seed, scale=scale)
+    store.save_source(record)
+    return {"format": source.format, "folder": str(folder), "rows": rows, "source": record,
             "files": {name: str(path) for name, path in source.files.items()}, "tolerated": source.tolerated}
+
+
+def source_record(data_path: Path | None, fmt: str, files: dict[str, Path], *, seed: int, scale: float) -> dict:
+    """The data fingerprint every number downstream names: the source ('embedded' or the real
+    folder), each file read (name, size, SHA-256 of its bytes), the seed (splits, ties, training)
+    and, for the embedded default, the scale; `id` is a short hash of all of it."""
+    record = {"source": "embedded" if data_path is None else str(data_path), "format": fmt,
+              "files": {Path(path).name: {"size": Path(path).stat().st_size, "sha256": file_sha256(Path(path))}
+                        for path in sorted(files.values(), key=lambda p: Path(p).name)},
+              "seed": seed, "scale": scale if data_path is None else None}
+    return {**record, "id": fingerprint(record)}
 
 
 def check_applicability(con: duckdb.DuckDBPyConnection, store: DatasetStore, tasks: list[TaskSpec]) -> dict[str, str]:
@@ -80,11 +94,15 @@ def task_data(con: duckdb.DuckDBPyConnection, store: DatasetStore, task: TaskSpe
 
 
 def prepare_tables(con: duckdb.DuckDBPyConnection, store: DatasetStore, tasks: list[TaskSpec],
-                   data_path: Path | None, *, seed: int, scale: float = 1.0) -> None:
+                   data_path: Path | None, *, seed: int, scale: float = 1.0) -> dict[str, str]:
     """Every data stage in order for a catalog (tasks[0] is T1): raw tables, interactions,
-    sequences and each task's rows, what the data assets materialize one by one."""
+    sequences and each task's rows, what the data assets materialize one by one. Returns the
+    tasks this data cannot serve -> why (their rows are not built)."""
     ingest_raw(con, store, data_path, seed=seed, scale=scale)
+    skipped = check_applicability(con, store, tasks)
     interactions(con, store, tasks[0], seed=seed)
     sequences(con, store, seed=seed)
     for task in tasks:
-        task_data(con, store, task, tasks[0], seed=seed)
+        if task.name not in skipped:
+            task_data(con, store, task, tasks[0], seed=seed)
+    return skipped

@@ -5,10 +5,16 @@ from __future__ import annotations
 from pcl_pipeline.catalog import TaskSpec
 
 SUMMARY_KEYS = ("name", "kind", "order", "metric", "metrics", "baselines", "baseline_name", "cold_start",
-                "trainable_params", "wall_seconds", "init_from", "n_test", "n_out_of_vocab", "reference")
+                "trainable_params", "wall_seconds", "init_from", "n_test", "n_out_of_vocab", "reference",
+                "data_fingerprint")
 
 
-def build_report(tasks: list[TaskSpec], records: list[dict], source: str, variant: str) -> dict:
+class MixedDataError(ValueError):
+    """Rows computed on different data would be reported together."""
+
+
+def build_report(tasks: list[TaskSpec], records: list[dict], source: str, variant: str,
+                 fingerprint: dict | None = None) -> dict:
     """The dataset's part of summary.json: tasks with metrics and baselines, and forgetting.
 
     records[i] is eval/<tasks[i]>'s record. R[i][j] is task j's primary metric after tasks 1..i
@@ -17,7 +23,9 @@ def build_report(tasks: list[TaskSpec], records: list[dict], source: str, varian
     artifacts stored at that moment (its `after_learning` row). Nothing is copied: a stored
     artifact that changed between the two measurements shows up. max_abs_change compares every
     metric key, not only the primary one. A task the data cannot serve (record status
-    "not_applicable") is listed with its reason and left out of the matrix.
+    "not_applicable") is listed with its reason and left out of the matrix. `fingerprint` is the
+    dataset's source record (source, files, seed, scale, id); each row keeps its record's
+    data_fingerprint, which build_summary checks against it.
     """
     if [r["name"] for r in records] != [t.name for t in tasks]:
         raise ValueError(f"eval records {[r['name'] for r in records]} do not match tasks {[t.name for t in tasks]}")
@@ -41,9 +49,10 @@ def build_report(tasks: list[TaskSpec], records: list[dict], source: str, varian
                for t, r in done]
     rows = [{"status": "ok", **{k: rec.get(k) for k in SUMMARY_KEYS if k in rec}}
             if rec.get("status") != "not_applicable" else
-            {k: rec[k] for k in ("name", "kind", "order", "metric", "status", "reason")} for rec in records]
+            {k: rec[k] for k in ("name", "kind", "order", "metric", "status", "reason", "data_fingerprint") if k in rec}
+            for rec in records]
     return {
-        "source": source, "variant": variant, "tasks": rows,
+        "source": source, "fingerprint": fingerprint, "variant": variant, "tasks": rows,
         "forgetting": {"tasks": [t.name for t, _ in done], "matrix": matrix, "metrics": [t.metric for t, _ in done],
                        "max_abs_change": max_change},
         "lineage": lineage,
@@ -56,7 +65,19 @@ def not_applicable_tasks(report: dict) -> dict[str, str]:
 
 
 def build_summary(reports: dict[str, dict]) -> dict:
-    """summary.json's content over every dataset's report."""
+    """summary.json's content over every dataset's report. Refuses (MixedDataError) to put a
+    task row beside a dataset fingerprint it was not computed on."""
+    for name, report in reports.items():
+        expected = (report.get("fingerprint") or {}).get("id")
+        if expected is None:
+            raise MixedDataError(f"{name}: the report names no data fingerprint; re-materialize {name}/report")
+        for task in report["tasks"]:
+            found = task.get("data_fingerprint")
+            if found != expected:
+                raise MixedDataError(
+                    f"{name}/{task['name']}: its eval was computed on data {found or '(unnamed)'}, but "
+                    f"{name}'s source is now {expected} ({report['fingerprint']['source']}); re-materialize "
+                    f"what reads {name}/raw_logs (make run) instead of mixing the two")
     total = sum(t.get("wall_seconds") or 0.0 for ds in reports.values() for t in ds["tasks"])
     return {"wall_seconds": round(total, 2), "datasets": reports}
 
@@ -73,6 +94,14 @@ def _link(step: dict) -> str:
     return f"{step['task']} [{step['artifact_sha256'][:8]}, p from {source['asset']} run {str(source['run_id'])[:8]}]"
 
 
+def _data_line(record: dict | None) -> str:
+    if not record:
+        return "Data: not recorded"
+    files = ", ".join(f"{name} ({f['size']:,} bytes, sha256 {f['sha256'][:12]})" for name, f in record["files"].items())
+    scale = f", scale {record['scale']}" if record.get("scale") is not None else ""
+    return f"Data {record['id']}: {record['source']} ({record['format']}; {files}), seed {record['seed']}{scale}"
+
+
 def summary_markdown(summary: dict) -> str:
     """Tables for people: each metric as `model / trivial baseline` on the same test split."""
     lines = ["# PCL results", "", f"Training wall time over all tasks: {summary['wall_seconds']:.1f} s", "",
@@ -80,7 +109,7 @@ def summary_markdown(summary: dict) -> str:
              "classification tasks also show the bag-of-items logistic-regression reference on the same "
              "inputs and splits.", ""]
     for name, ds in summary["datasets"].items():
-        lines += [f"## {name} (source: {ds['source']})", "",
+        lines += [f"## {name} (source: {ds['source']})", "", _data_line(ds.get("fingerprint")), "",
                   "| task | kind | metric | metric: model / baseline | hr@10 or macro-F1 | cold-start n, hr@10 "
                   "| LR reference | trainable params | train s |",
                   "|---|---|---|---|---|---|---|---|---|"]

@@ -8,6 +8,7 @@ manifest), eval records, curves, reports and training checkpoints. Writes are at
 Layout under PCL_HOME (unchanged since the first release, so an existing home keeps working):
 
     <ds>/raw/<table>.parquet              standard tables read from the raw files
+    <ds>/source.json                      what they were read from (the data fingerprint)
     <ds>/embedded/                        the embedded default's synthetic raw files
     <ds>/interactions.parquet, sequences.parquet
     <ds>/task_data/<task>.parquet, <task>.vocab.parquet
@@ -18,6 +19,7 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/variants/<variant>/eval/<task>.json, curves/<name>.png, checkpoints/<task>.pt, report.json
     <ds>/variants/<variant>/repr/<task>.parquet   user representations (the study's transfer experiment)
     reports/summary.json, summary.md
+    .ledger/<key>.json                    which run wrote each asset (store/ledger.py)
     reports/study.json, study.md          the reproduction study (pcl_pipeline/study)
     study/seed-<seed>/                    the study's own store per seed (data, backbone, a variant per method)
     study/results/<ds>/<part>.json        each study step's results (a method's runs, task orders, transfer)
@@ -132,6 +134,21 @@ class DatasetStore:
 
     def raw_tables(self) -> list[Path]:
         return sorted(self.raw_dir.glob("*.parquet"))
+
+    @property
+    def source_path(self) -> Path:
+        """What raw_logs read (source, files with sizes and hashes, seed, scale): the data every
+        number downstream names."""
+        return self.root / "source.json"
+
+    def save_source(self, record: dict) -> None:
+        write_json(self.source_path, record)
+
+    def load_source(self) -> dict:
+        if not self.source_path.exists():
+            raise FileNotFoundError(f"{self.source_path}: the data source record is missing; materialize the "
+                                    f"raw_logs asset of {self.dataset} first")
+        return json.loads(self.source_path.read_text(encoding="utf-8"))
 
     @property
     def interactions(self) -> Path:

@@ -155,6 +155,8 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
                   "| method | " + " | ".join(f"{t} ({next(iter(methods.values()))['tasks'][t]['metric']})"
                                             for t in tasks) + " | forgetting max abs change | stored params | train s |",
                   "|---|" + "---|" * (len(tasks) + 3)]
+        for name, why in result.get("not_applicable", {}).items():
+            lines.insert(-2, f"{name}: not applicable to this data, left out of every table ({why}).\n")
         best = {t: max(m["tasks"][t]["mean"] for m in methods.values()) for t in tasks}
         for name, m in sorted(methods.items(), key=lambda kv: _method_rank(kv[0])):
             cells = []

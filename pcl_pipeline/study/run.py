@@ -55,11 +55,19 @@ def order_variant(order: list[str]) -> str:
 
 
 def prepare_seed(store: DatasetStore, tasks: list[TaskSpec], data: Path | None, seed: int, encoder,
-                 scale: float = 1.0) -> None:
-    """Data and task texts of one seed (shared by every method and order)."""
-    stages.prepare_tables(duckdb.connect(), store, tasks, data, seed=seed, scale=scale)
+                 scale: float = 1.0) -> dict[str, str]:
+    """Data and task texts of one seed (shared by every method and order); the tasks the data
+    cannot serve -> why."""
+    skipped = stages.prepare_tables(duckdb.connect(), store, tasks, data, seed=seed, scale=scale)
     for task in tasks:
         store.save_task_text(embed_task(task, encoder, type(encoder).__name__))
+    return skipped
+
+
+def served_tasks(home: Path, dataset: str, tasks: list[TaskSpec], seed: int) -> list[TaskSpec]:
+    """The tasks the seed's data can serve, in order: the study marks the others not applicable
+    and goes on, as the pipeline does (a skipped task is no link of the chain)."""
+    return stages.applicable_chain(seed_root(home, seed).dataset(dataset), tasks)
 
 
 def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: torch.device, method=None,
@@ -129,11 +137,14 @@ def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int
     out = []
     for seed in seeds:
         shared = seed_root(home, seed).dataset(dataset)
-        prepare_seed(shared, tasks, data, seed, encoder, scale)
+        skipped = prepare_seed(shared, tasks, data, seed, encoder, scale)
         backbone = train_backbone(shared, tasks[0], seed=seed, device=device)
         manifest = shared.save_backbone(backbone.model, backbone.manifest)
         out.append({"seed": seed, "backbone_sha256": manifest["sha256"], "backbone_seconds": manifest["wall_seconds"],
-                    "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values())})
+                    "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values()),
+                    "not_applicable": skipped})
+        for name, why in skipped.items():
+            log(f"{dataset} seed {seed}: {name} is not applicable to this data and is skipped: {why}")
         log(f"{dataset} seed {seed}: data, texts and backbone ready")
     return out
 
@@ -146,6 +157,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
     method = get_method(name)
     runs, chosen = [], None
     for seed in seeds:
+        tasks = served_tasks(home, dataset, tasks, seed)
         root = seed_root(home, seed)
         backbone_manifest = load_manifest(root.dataset(dataset).backbone_paths)
         store = root.dataset(dataset, method.variant)
@@ -168,11 +180,14 @@ def run_orders(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], *, d
                max_orders: int | None = None, log=print) -> list[dict]:
     """PCL over every non-catalog order of the tasks after T1, per seed: [{"seed", "order",
     "metrics": {task: metric}}]."""
-    tasks = load_catalog(tasks_dir, dataset)
     out = []
+    catalog = load_catalog(tasks_dir, dataset)
     for seed in seeds:
-        for order in study_orders(tasks, max_orders):
-            chain = load_catalog(tasks_dir, dataset, order=order)
+        served = {t.name for t in served_tasks(home, dataset, catalog, seed)}
+        skipped = [t.name for t in catalog if t.name not in served]
+        for order in study_orders([t for t in catalog if t.name in served], max_orders):
+            # the catalog loader places every task: the skipped ones go last and are dropped
+            chain = [t for t in load_catalog(tasks_dir, dataset, order=order + skipped) if t.name in served]
             run = run_chain(seed_root(home, seed).dataset(dataset, order_variant(order)), chain, seed, device)
             out.append({"seed": seed, "order": order, "metrics": _metrics(run["records"])})
             log(f"{dataset} seed {seed} PCL order {','.join(order)} done")
@@ -183,9 +198,10 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
                   device: torch.device = CPU, log=print) -> list[dict]:
     """Per seed: every task's PCL user representations exported (Parquet), then the transfer
     experiment on the last classification task ([] without one). Needs PCL's chain (run_method)."""
-    task = transfer_task(tasks)
     out = []
     for seed in seeds:
+        tasks = served_tasks(home, dataset, tasks, seed)
+        task = transfer_task(tasks)
         store = seed_root(home, seed).dataset(dataset, get_method("PCL").variant)
         rows = export_representations(store, tasks, device)
         if task is not None:
@@ -205,13 +221,18 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
         encoder = MiniLMEncoder()
     methods = list(methods or STUDY_METHODS)
     tasks = load_catalog(tasks_dir, dataset)
-    setup_seeds(home, dataset, tasks, seeds, data=data, encoder=encoder, device=device, scale=scale, log=log)
+    setup = setup_seeds(home, dataset, tasks, seeds, data=data, encoder=encoder, device=device, scale=scale, log=log)
     per_method = {name: run_method(home, dataset, tasks, seeds, name, device=device, log=log) for name in methods}
     orders = run_orders(home, dataset, tasks_dir, seeds[:order_seeds], device=device, max_orders=max_orders, log=log) \
         if "PCL" in methods else []
     transfers = run_transfers(home, dataset, tasks, seeds, device=device, log=log) \
         if "PCL" in methods and transfer else []
-    return summarize(tasks, per_method, orders, transfers)
+    return summarize(tasks, per_method, orders, transfers, not_applicable(setup))
+
+
+def not_applicable(setup: list[dict]) -> dict[str, str]:
+    """Task -> why the data cannot serve it, from setup_seeds' output (any seed)."""
+    return {name: why for entry in setup for name, why in entry.get("not_applicable", {}).items()}
 
 
 def _metrics(records: list[dict]) -> dict[str, float]:
@@ -220,10 +241,13 @@ def _metrics(records: list[dict]) -> dict[str, float]:
 
 
 def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: list[dict],
-              transfers: list[dict]) -> dict:
+              transfers: list[dict], skipped: dict[str, str] | None = None) -> dict:
     """The dataset's entry of study.json from every method's runs, the order runs and the transfers.
     Beside the issue's keys: "baselines" (each task's trivial baseline and, for classification,
-    the bag-of-items logistic regression, from the same test rows) and "backbone_lrs"."""
+    the bag-of-items logistic regression, from the same test rows), "backbone_lrs", and
+    "not_applicable" (task -> why; those tasks are left out of every table)."""
+    skipped = skipped or {}
+    tasks = [t for t in tasks if t.name not in skipped]
     out_methods, cold = {}, {}
     for name, runs in per_method.items():
         task_rows, cold_rows = {}, {}
@@ -245,6 +269,7 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
         }
         cold[name] = cold_rows
     out = {"methods": out_methods, "order": order_changes(tasks, per_method.get("PCL", []), orders),
+           "not_applicable": dict(skipped),
            "cold_start": cold, "transfer": None, "baselines": trivial_baselines(tasks, per_method),
            "backbone_lrs": {name: runs[0]["backbone_lrs"] for name, runs in per_method.items() if runs[0]["backbone_lrs"]}}
     if transfers:

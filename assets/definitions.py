@@ -1,11 +1,8 @@
-"""The composition root: the catalog and settings become one Dagster Definitions object.
-
-This module (with __main__.py, the CLI) is the only place in pcl_pipeline that imports Dagster.
-"""
+"""The composition root: the catalog and settings become one Dagster Definitions object (the code
+location `assets.definitions` of workspace.yaml; the CLI, assets/cli.py, builds the same)."""
 from __future__ import annotations
 
 from dagster import (
-    AssetKey,
     AssetSelection,
     Definitions,
     colored_console_logger,
@@ -18,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from assets import all_assets, keys
 from assets.console import progress_logger
 from assets.automation import automation_sensor, new_task_files_sensor, retrain_job, retrain_schedule
+from assets.selection import pipeline_selection
 from assets.study import study_assets
 from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.settings import DATASETS, Settings
@@ -25,11 +23,6 @@ from pcl_pipeline.store.files import fingerprint, folder_signature
 from resources import ExperimentResource, StoreResource, StudyResource, TextEncoderResource, TorchResource
 
 STUDY_JOB = "study"
-
-
-def pipeline_selection() -> AssetSelection:
-    """The pipeline proper (what `make run` materializes): every asset but the study group."""
-    return AssetSelection.all() - AssetSelection.groups(keys.STUDY_GROUP)
 
 
 def study_job_definition(workers: int):
@@ -49,21 +42,6 @@ def source_versions(settings: Settings) -> dict[str, str]:
         source = folder_signature(path) if path else ["embedded", settings.synthetic_scale]
         out[ds] = fingerprint(source, settings.seed)
     return out
-
-
-def stale_keys(defs: Definitions, instance) -> list[AssetKey]:
-    """The pipeline's assets that are missing or stale (a new code version, or an upstream with a
-    new data version): what the UI marks unsynced and the automation sensor would run."""
-    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-    from dagster._time import get_current_datetime
-
-    graph = defs.resolve_asset_graph()
-    view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
-                          instance=instance, asset_graph=graph)
-    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
-    return sorted((k for k in pipeline_selection().resolve(graph) if resolver.get_status(k) != StaleStatus.FRESH),
-                  key=lambda k: k.to_user_string())
 
 
 DISTRIBUTED_JOB = "pipeline_on_dask"

@@ -1,7 +1,7 @@
-"""Command line: `python -m pcl_pipeline run | validate-task FILE | add-task FILE | study`.
+"""Command line: `pcl run | validate-task FILE | add-task FILE | study` (or `python -m assets.cli ...`).
 
-With definitions.py, the only module of pcl_pipeline that imports Dagster (it is an entry point
-that drives the Dagster graph headlessly, recording runs in $DAGSTER_HOME like the UI does).
+It drives the Dagster graph headlessly, recording runs in the Dagster instance at $DAGSTER_HOME
+(the checkout's dagster_home/ when unset) like the UI does.
 """
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.lock import LockHeld, home_lock
 
 
-def _instance():
-    from dagster import DagsterInstance
+def _instance(settings: Settings):
+    """The Dagster instance of $DAGSTER_HOME (Settings.dagster_home: the checkout's dagster_home/
+    when the variable is unset), as `dagster dev` would open it."""
+    import shutil
 
-    return DagsterInstance.get()  # $DAGSTER_HOME (the Makefile points it at dagster_home/)
+    from dagster import DagsterInstance
+    from pcl_pipeline.settings import default_dagster_home
+
+    home = settings.dagster_home
+    if not home.exists() or not any(home.iterdir()):  # a new instance starts with the project's config
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
+    return DagsterInstance.from_config(str(home))
 
 
 def run_config(total: int, verbose: bool) -> dict:
@@ -36,22 +45,22 @@ def materialize_selection(settings: Settings, selection=None, verbose: bool = Fa
     """Materialize the selected assets (the pipeline, without the study, by default) of the graph
     built from `settings` (or `defs`, already built from them), in this process, recorded in
     $DAGSTER_HOME like a UI run."""
-    from pcl_pipeline.definitions import build_definitions, pipeline_selection
+    from assets.definitions import build_definitions
+    from assets.selection import pipeline_selection
 
     defs = defs or build_definitions(settings)
     keys = list(selection) if selection is not None else sorted(pipeline_selection().resolve(defs.resolve_asset_graph()))
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=_instance(), asset_selection=keys, raise_on_error=False,
+    result = job.execute_in_process(instance=_instance(settings), asset_selection=keys, raise_on_error=False,
                                     run_config=run_config(len(keys), verbose))
     return result.success
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Materialize what is missing or stale (everything with --force), then print the summary and
-    the tasks this data could not serve."""
-    from pcl_pipeline.definitions import build_definitions, stale_keys
-
-    from assets import keys
+    """Materialize what is missing, stale or unvouched and everything downstream of it
+    (everything with --force), then print the summary and the tasks this data could not serve."""
+    from assets.definitions import build_definitions
+    from assets.selection import plan_run
 
     settings = Settings.from_env()
     root = ArtifactStore(settings.home)
@@ -60,15 +69,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         defs = build_definitions(settings)
         selection = None
         if not args.force:
-            selection = stale_keys(defs, _instance())
-            if not selection:
-                if root.summary_md.exists():
-                    print("every asset is up to date (make run --force recomputes all); summary:")
-                    print(root.summary_md.read_text(encoding="utf-8"))
-                    _print_skipped(root)
-                    return 0
-                selection = [keys.summary()]  # everything is fresh but its file was removed: write it again
-            print(f"materializing {len(selection)} missing or stale assets (--force: all)")
+            plan = plan_run(defs, _instance(settings), settings.home)
+            if not plan.selection:
+                print("every asset is up to date (make run --force recomputes all); summary:")
+                print(root.summary_md.read_text(encoding="utf-8"))
+                _print_skipped(root)
+                return 0
+            selection = plan.selection
+            print(f"materializing {len(selection)} assets (--force: all):")
+            for line in plan.explain():
+                print(f"  {line}")
         ok = materialize_selection(settings, selection, verbose=args.verbose, defs=defs)
         wall = time.perf_counter() - t0
     if not ok:
@@ -102,13 +112,13 @@ def cmd_validate_task(args: argparse.Namespace) -> int:
 
 
 def cmd_add_task(args: argparse.Namespace) -> int:
-    """Validate, copy into the catalog, then materialize only what is missing (the new task's
-    task_data, task_text, prompt and eval) and the dataset's report."""
+    """Validate, copy into the catalog, then materialize what the run plan names: on a store that
+    is up to date, the new task's task_data, task_text, prompt and eval, the report and the summary."""
     import shutil
 
-    from assets import keys
+    from assets.definitions import build_definitions
+    from assets.selection import plan_run
     from pcl_pipeline.catalog import check_new_task
-    from pcl_pipeline.definitions import build_definitions
 
     settings = Settings.from_env()
     source = Path(args.file)
@@ -119,15 +129,14 @@ def cmd_add_task(args: argparse.Namespace) -> int:
         print(f"added {target}")
     if args.no_materialize:
         return 0
-    defs = build_definitions(settings)
-    instance = _instance()
-    missing = [key for key in defs.resolve_asset_graph().get_all_asset_keys()
-               if key.path[0] == task.dataset and instance.get_latest_materialization_event(key) is None]
-    selection = sorted(set(missing) | {keys.report(task.dataset), keys.summary()}, key=lambda k: k.to_user_string())
-    print("materializing: " + ", ".join(k.to_user_string() for k in selection))
     t0 = time.perf_counter()
     with home_lock(settings.home, "add-task", wait=args.wait):
-        ok = materialize_selection(settings, selection)
+        defs = build_definitions(settings)
+        plan = plan_run(defs, _instance(settings), settings.home)
+        print("materializing: " + ", ".join(k.to_user_string() for k in plan.selection))
+        for line in plan.explain():
+            print(f"  {line}")
+        ok = materialize_selection(settings, plan.selection, defs=defs)
     if not ok:
         print("materialization failed; see the run's logs", file=sys.stderr)
         return 1
@@ -140,12 +149,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     steps PCL_STUDY_WORKERS at once; then study.json and the Markdown report (PCL_STUDY_MARKDOWN)."""
     from dagster import execute_job, reconstructable
 
-    from pcl_pipeline import definitions
+    from assets import definitions
 
     settings = Settings.from_env()
     t0 = time.perf_counter()
     with home_lock(settings.home, "study", wait=args.wait), \
-            execute_job(reconstructable(definitions.study_job), instance=_instance(),
+            execute_job(reconstructable(definitions.study_job), instance=_instance(settings),
                         run_config=run_config(0, False)) as result:  # steps in processes: no shared count
         ok = result.success
     wall = time.perf_counter() - t0
