@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_BACKBONE = {"epochs": 3, "batch_size": 64}
+TINY_BACKBONE = {"epochs": 3, "batch_size": 64, "hidden": 32, "blocks": 1}  # plumbing, not quality: a small SASRec
 TINY_TASK = {"epochs": 2, "batch_size": 64}
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -86,49 +86,73 @@ def store_state(home: Path) -> dict:
     return state
 
 
+CLEARED = ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_SEED", "PCL_TASK_ORDER_MOVIELENS", "PCL_TASK_ORDER_TENREC")
+
+
 class Project:
     """One checkout's environment: catalog, PCL_HOME, DAGSTER_HOME, and the settings of a configuration."""
 
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-        self.root, self.monkeypatch, self.folder = root, monkeypatch, folder
+    def __init__(self, root: Path, folder: Path, setenv, delenv) -> None:
+        self.root, self.folder, self.setenv, self.delenv = root, folder, setenv, delenv
         self.home, self.dagster_home, self.tasks = root / "pcl_home", root / "dagster_home", root / "tasks"
         self.config = None
 
     def use(self, name: str) -> None:
         env, catalog = CONFIGS[name]
         write_catalog(self.tasks, **catalog)
-        for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_SEED", "PCL_TASK_ORDER_MOVIELENS",
-                    "PCL_TASK_ORDER_TENREC"):
-            self.monkeypatch.delenv(key, raising=False)
+        for key in CLEARED:
+            self.delenv(key)
         base = {"PCL_HOME": str(self.home), "DAGSTER_HOME": str(self.dagster_home), "PCL_TASKS_DIR": str(self.tasks),
                 "PCL_SYNTHETIC_SCALE": SCALE, "PCL_TEXT_ENCODER": "random"}
         for key, value in {**base, **env}.items():
-            self.monkeypatch.setenv(key, value.format(folder=self.folder))
+            self.setenv(key, value.format(folder=self.folder))
         self.config = name
 
-    def run(self, capsys, *args: str) -> str:
+    def run(self, capsys=None, *args: str) -> str:
         assert main(["run", *args]) == 0
-        return capsys.readouterr().out
+        return capsys.readouterr().out if capsys is not None else ""
 
 
-def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monkeypatch, capsys):
+def fresh_states(root: str, folder: str, names: str) -> None:
+    """In a child process, beside the sequence: a fresh run of each configuration in its own
+    homes, its store_state written to <root>/fresh-<name>.json (the second core does this work)."""
+    for name in names.split(","):
+        project = Project(Path(root) / f"fresh-{name}", Path(folder), lambda k, v: os.environ.__setitem__(k, v),
+                          lambda k: os.environ.pop(k, None))
+        project.use(name)
+        project.run()
+        state = store_state(project.home)
+        (Path(root) / f"fresh-{name}.json").write_text(json.dumps(state), encoding="utf-8")
+
+
+def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monkeypatch, capsys, request):
     folder = tmp_path / "real-movielens"  # real files in the official ML-1M format, not the embedded default's
     generate_movielens(folder, seed=7, scale=float(SCALE))
+    # the fresh runs of the other final configurations, in a child process on the other core
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PCL_") and k != "DAGSTER_HOME"}
+    log = open(tmp_path / "fresh.log", "w", encoding="utf-8")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from tests.test_run_sequences import fresh_states; "
+                              "fresh_states(*sys.argv[1:])", str(tmp_path), str(folder), "B,D,E"],
+                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    request.addfinalizer(lambda: child.poll() is None and child.kill())
     fresh: dict[str, dict] = {}
 
     def fresh_state(name: str) -> dict:
-        if name not in fresh:
-            project = Project(tmp_path / f"fresh-{name}", monkeypatch, folder)
-            project.use(name)
-            project.run(capsys)
-            fresh[name] = store_state(project.home)
+        path = tmp_path / f"fresh-{name}.json"
+        while name not in fresh:
+            if path.exists():
+                fresh[name] = json.loads(path.read_text(encoding="utf-8"))
+            elif child.poll() is not None:
+                pytest.fail(f"the fresh run of {name} failed:\n{(tmp_path / 'fresh.log').read_text()[-3000:]}")
+            else:
+                time.sleep(0.5)
         return fresh[name]
 
-    live = Project(tmp_path / "live", monkeypatch, folder)
+    live = Project(tmp_path / "live", folder, monkeypatch.setenv, lambda k: monkeypatch.delenv(k, raising=False))
     live.use("A")
     out = live.run(capsys)  # the first run on an empty home is itself the fresh run of A
     assert "never materialized into this PCL_HOME" in out
-    fresh["A"] = store_state(live.home)
+    fresh["A"] = json.loads(json.dumps(store_state(live.home)))
     # the console: one line per finished asset with its headline number, not Dagster's events
     lines = [line for line in out.splitlines() if line.startswith("[")]
     total = int(lines[0].split("/")[1].split("]")[0])
@@ -196,7 +220,7 @@ def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monk
         out = live.run(capsys, *args)
         timings.append(f"{what}: {time.perf_counter() - t0:.1f} s")
         assert expected in out, f"{what}: the run's plan did not say {expected!r}:\n{out[:2000]}"
-        now, want = store_state(live.home), fresh_state(config)
+        now, want = json.loads(json.dumps(store_state(live.home))), fresh_state(config)
         missing = sorted(set(want) - set(now))
         differ = sorted(k for k in want if k in now and now[k] != want[k])
         assert not missing and not differ, f"after '{what}' the store differs from a fresh run of {config}: " \
@@ -205,3 +229,5 @@ def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monk
             summary = json.loads((live.home / "reports" / "summary.json").read_text(encoding="utf-8"))
             assert summary["datasets"]["movielens"]["source"] == str(folder)
     print("\n".join(timings))
+    assert child.wait(timeout=60) == 0
+    log.close()
