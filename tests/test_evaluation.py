@@ -401,3 +401,38 @@ def test_logistic_reference_learns_a_separable_bag_and_selects_on_validation():
     assert set(ref["valid_log_loss"]) == {str(c) for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)}
     assert str(ref["C"]) == min(ref["valid_log_loss"], key=lambda c: (ref["valid_log_loss"][c], float(c)))
     assert ref["last_L"]["metrics"]["auc"] <= 1.0  # the last 2 inputs hide item 1/2 for some rows
+
+
+def test_the_reference_is_fitted_once_per_data_version_and_read_back_identical(tmp_path, monkeypatch):
+    """The eval stage keeps the reference under the task data's content hash: a second eval of the
+    same data fits nothing and reports the same numbers; other rows are fitted again."""
+    import json
+    from types import SimpleNamespace
+
+    from sklearn.linear_model import LogisticRegression
+
+    from pcl_pipeline.stages.evaluate import reference
+    from pcl_pipeline.store.artifact_store import ArtifactStore
+
+    def rows(n, offset):
+        return _split([[1 if (i + offset) % 2 else 2, 3 + i % 3, 5] for i in range(n)],
+                      [(i + offset) % 2 for i in range(n)], max_len=2)
+
+    store = ArtifactStore(tmp_path).dataset("movielens")
+    paths = store.task_data_paths("T4_gender")
+    paths.rows.parent.mkdir(parents=True)
+    paths.rows.write_bytes(b"rows v1")
+    paths.vocab.write_bytes(b"vocab")
+    data = SimpleNamespace(train=rows(40, 0), valid=rows(10, 1), test=rows(10, 0), n_targets=2)
+    task = SimpleNamespace(name="T4_gender")
+    first = reference(store, task, data, 6, 0)
+    fits = []
+    real_fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    again = reference(store, task, data, 6, 0)
+    assert fits == [] and json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
+    paths.rows.write_bytes(b"rows v2")  # another data version: fitted again (both inputs, 7 values of C)
+    reference(store, task, data, 6, 0)
+    assert len(fits) == 14
+    reference(store, task, data, 6, 1)  # another seed: again
+    assert len(fits) == 28

@@ -3,6 +3,12 @@
 Reported beside every classification result (PAPER.md): on the same input sequences (each row's
 whole input history) and the same user splits, with the inverse regularisation C chosen on the
 validation split by log-loss, never on test.
+
+The fits run under one BLAS/OpenMP thread (threadpoolctl): with 7 classes x ~1,700 columns,
+OpenBLAS spread every small vector operation over all cores and waited on thread wake-ups (14
+fits: 20.2 s on 16 threads, 0.84 s on one, same C and accuracy; benchmarks/bench_reference.py).
+The reference depends on the task's data only: the eval stage keeps it per data version
+(`reference_key`), so it is fitted once, not in every eval.
 """
 from __future__ import annotations
 
@@ -11,12 +17,22 @@ import torch
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
+from threadpoolctl import threadpool_limits
+
+from pcl_pipeline.store.files import fingerprint
 
 from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.data.splits import Split
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 REFERENCE_NAME = "bag-of-items logistic regression"
+REFERENCE_VERSION = "1"  # bump when the reference's inputs, model or selection change
+
+
+def reference_key(data_version: str, n_items: int, n_classes: int, seed: int, grid: tuple[float, ...] = C_GRID) -> str:
+    """What the reference's result depends on: the task's rows (their content hash), the item
+    and class counts, the seed and the grid of C."""
+    return fingerprint(REFERENCE_VERSION, data_version, n_items, n_classes, seed, list(grid))
 
 
 def bag_of_items(split: Split, n_items: int) -> sparse.csr_matrix:
@@ -33,10 +49,12 @@ def bag_of_items(split: Split, n_items: int) -> sparse.csr_matrix:
 def logistic_reference(train: Split, valid: Split, test: Split, n_items: int, n_classes: int, *,
                        seed: int, grid: tuple[float, ...] = C_GRID) -> dict:
     """The reference on each row's whole input history ("metrics"), and on the last L inputs the
-    model reads ("last_L": same keys), each with its own C chosen on validation."""
-    whole = _fit_reference(train, valid, test, n_items, n_classes, seed=seed, grid=grid)
-    last = _fit_reference(*(s.last_only() for s in (train, valid, test)),
-                          n_items, n_classes, seed=seed, grid=grid)
+    model reads ("last_L": same keys), each with its own C chosen on validation. One BLAS thread
+    (see the module docstring)."""
+    with threadpool_limits(limits=1):
+        whole = _fit_reference(train, valid, test, n_items, n_classes, seed=seed, grid=grid)
+        last = _fit_reference(*(s.last_only() for s in (train, valid, test)),
+                              n_items, n_classes, seed=seed, grid=grid)
     return {**whole, "last_L": {k: last[k] for k in ("C", "metrics")}}
 
 

@@ -8,7 +8,7 @@ import torch
 
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_next_item, evaluate_ranking
-from pcl_pipeline.evaluation.reference import logistic_reference
+from pcl_pipeline.evaluation.reference import logistic_reference, reference_key
 from pcl_pipeline.store.artifact_store import DatasetStore
 
 
@@ -30,8 +30,7 @@ def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: t
         else:
             result = evaluate_classification(model, data.test, data.train.targets, data.n_targets, device)
             if with_reference:
-                result["reference"] = logistic_reference(data.train, data.valid, data.test, model.backbone.cfg.n_items,
-                                                         data.n_targets, seed=manifest["seed"])
+                result["reference"] = reference(store, task, data, model.backbone.cfg.n_items, manifest["seed"])
     result.update({
         "name": task.name, "kind": task.kind, "order": task.order, "metric": task.metric,
         "trainable_params": manifest["trainable_params"], "wall_seconds": manifest["wall_seconds"],
@@ -39,6 +38,17 @@ def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: t
         "init_from": manifest.get("init_from"), "epochs_run": manifest["epochs_run"],
     })
     return result
+
+
+def reference(store: DatasetStore, task: TaskSpec, data, n_items: int, seed: int) -> dict:
+    """The task's logistic-regression reference, fitted once per version of its data (kept in the
+    store under reference_key; an eval of the same data reads it back, identical)."""
+    key = reference_key(store.task_data_version(task.name), n_items, data.n_targets, seed)
+    cached = store.load_reference(task.name, key)
+    if cached is not None:
+        return cached
+    return store.save_reference(task.name, key, logistic_reference(data.train, data.valid, data.test, n_items,
+                                                                   data.n_targets, seed=seed))
 
 
 def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> dict:

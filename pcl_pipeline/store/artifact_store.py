@@ -13,6 +13,7 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/interactions.parquet, sequences.parquet
     <ds>/task_data/<task>.parquet, <task>.vocab.parquet
     <ds>/task_text/<task>.json
+    <ds>/reference/<task>.json             a classification task's logistic-regression reference, per data version
     <ds>/backbone/backbone.safetensors, backbone.json
     <ds>/checkpoints/backbone.pt          only while a backbone run is interrupted
     <ds>/variants/<variant>/prompt/<task>.safetensors, <task>.json
@@ -316,6 +317,23 @@ class DatasetStore:
             raise FileNotFoundError(f"{path}: eval record missing; materialize the eval asset of "
                                     f"{self.dataset}/{task} first")
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def reference_path(self, task: str) -> Path:
+        """A classification task's logistic-regression reference (it depends on the data only, so
+        every variant shares it), with the key it was computed for."""
+        return self.root / "reference" / f"{task}.json"
+
+    def load_reference(self, task: str, key: str) -> dict | None:
+        """The stored reference of `task` if it was computed for `key` (reference_key), else None."""
+        path = self.reference_path(task)
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return record["reference"] if record.get("key") == key else None
+
+    def save_reference(self, task: str, key: str, reference: dict) -> dict:
+        write_json(self.reference_path(task), {"key": key, "reference": reference})
+        return reference
 
     def user_repr_path(self, task: str) -> Path:
         """Users' representations from this variant's task model (user_idx, split, repr list<float>)."""
