@@ -48,6 +48,13 @@ TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside a 
 DEFAULT_VARIANT = "default"
 
 
+def read_json(path: Path, missing: str):
+    """A stored JSON file; FileNotFoundError naming the path and `missing` (what to materialize) if absent."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {missing}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def variant_name(order: list[str] | None) -> str:
     """Artifacts of a non-default task order live apart from the default ones."""
     return DEFAULT_VARIANT if not order else "order-" + "-".join(order)
@@ -103,11 +110,9 @@ class ArtifactStore:
         return path
 
     def load_study_part(self, dataset: str, part: str):
-        path = self.study_part_path(dataset, part)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: the study's {dataset} {part} results are missing; materialize "
-                                    f"the study group first (make study)")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(self.study_part_path(dataset, part),
+                         f"the study's {dataset} {part} results are missing; materialize the study group first "
+                         f"(make study)")
 
 
 @dataclass(frozen=True)
@@ -146,10 +151,8 @@ class DatasetStore:
         write_json(self.source_path, record)
 
     def load_source(self) -> dict:
-        if not self.source_path.exists():
-            raise FileNotFoundError(f"{self.source_path}: the data source record is missing; materialize the "
-                                    f"raw_logs asset of {self.dataset} first")
-        return json.loads(self.source_path.read_text(encoding="utf-8"))
+        return read_json(self.source_path, f"the data source record is missing; materialize the raw_logs asset of "
+                                           f"{self.dataset} first")
 
     @property
     def interactions(self) -> Path:
@@ -193,11 +196,8 @@ class DatasetStore:
         """Description embeddings of `tasks` in order -> (k, text_dim), and their text hashes."""
         rows, hashes = [], {}
         for task in tasks:
-            path = self.task_text_path(task.name)
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: task text embedding missing; materialize the task_text "
-                                        f"asset of {self.dataset}/{task.name} first")
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = read_json(self.task_text_path(task.name), f"task text embedding missing; materialize the "
+                                                               f"task_text asset of {self.dataset}/{task.name} first")
             rows.append(np.asarray(record["embedding"], dtype=np.float32))
             hashes[task.name] = record["sha256"]
         return torch.from_numpy(np.stack(rows)), hashes
@@ -312,11 +312,8 @@ class DatasetStore:
         write_json(self.eval_path(task), record)
 
     def load_eval(self, task: str) -> dict:
-        path = self.eval_path(task)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: eval record missing; materialize the eval asset of "
-                                    f"{self.dataset}/{task} first")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(self.eval_path(task), f"eval record missing; materialize the eval asset of "
+                                               f"{self.dataset}/{task} first")
 
     def reference_path(self, task: str) -> Path:
         """A classification task's logistic-regression reference (it depends on the data only, so
@@ -353,7 +350,4 @@ class DatasetStore:
         write_json(self.report_path, report)
 
     def load_report(self) -> dict:
-        if not self.report_path.exists():
-            raise FileNotFoundError(f"{self.report_path}: report missing; materialize the report asset of "
-                                    f"{self.dataset} first")
-        return json.loads(self.report_path.read_text(encoding="utf-8"))
+        return read_json(self.report_path, f"report missing; materialize the report asset of {self.dataset} first")
