@@ -260,7 +260,7 @@ def _check_lines(
     carried, residue_sql = 0, "FALSE"
     if unnamed:
         residue = [f"c{i}" for i in range(len(names), len(names) + unnamed)]
-        residue_sql = " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in residue)
+        residue_sql = _any_value(residue)
         (carried,) = con.execute(f"SELECT count(*) FROM {stage} WHERE {residue_sql}").fetchone()
         if carried:
             first, last = len(names) + 1, len(names) + unnamed
@@ -269,8 +269,8 @@ def _check_lines(
             log.warning("%s: the header leaves %s unnamed; their values in %d rows are ignored", path, columns, carried)
     width = len(names) + unnamed  # the fields a line may carry values in
     extras = [f"c{i}" for i in range(width, width + _EXTRA_FIELDS)]
-    filled = " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in extras)
-    bad = con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {filled} ORDER BY rowid LIMIT 1").fetchone()
+    bad = con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {_any_value(extras)} "
+                      f"ORDER BY rowid LIMIT 1").fetchone()
     if bad is not None:
         n = width + max(i + 1 for i, v in enumerate(bad[1:]) if v is not None)
         raise InputError(path, f"line has {n} fields", line=numbering.of(bad[0]),
@@ -281,6 +281,11 @@ def _check_lines(
     if empty:
         tolerated["rows with empty trailing fields"] = empty
     return rows, numbering
+
+
+def _any_value(columns: list[str]) -> str:
+    """SQL: true where any of the staged `columns` holds something other than blanks."""
+    return " OR ".join(f"({c} IS NOT NULL AND trim({c}) <> '')" for c in columns)
 
 
 def _check_unique(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, columns: list,
