@@ -151,12 +151,12 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
         if not methods:
             continue
         tasks = list(next(iter(methods.values()))["tasks"])
-        lines += ["", f"## {ds}", "",
-                  "| method | " + " | ".join(f"{t} ({next(iter(methods.values()))['tasks'][t]['metric']})"
-                                            for t in tasks) + " | forgetting max abs change | stored params | train s |",
-                  "|---|" + "---|" * (len(tasks) + 3)]
+        lines += ["", f"## {ds}", ""]
         for name, why in result.get("not_applicable", {}).items():
-            lines.insert(-2, f"{name}: not applicable to this data, left out of every table ({why}).\n")
+            lines += [f"{name}: not applicable to this data, left out of every table ({why}).", ""]
+        lines += ["| method | " + " | ".join(f"{t} ({next(iter(methods.values()))['tasks'][t]['metric']})"
+                                          for t in tasks) + " | forgetting max abs change | stored params | train s |",
+                  "|---|" + "---|" * (len(tasks) + 3)]
         best = {t: max(m["tasks"][t]["mean"] for m in methods.values()) for t in tasks}
         for name, m in sorted(methods.items(), key=lambda kv: _method_rank(kv[0])):
             cells = []

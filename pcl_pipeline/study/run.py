@@ -157,12 +157,12 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
     method = get_method(name)
     runs, chosen = [], None
     for seed in seeds:
-        tasks = served_tasks(home, dataset, tasks, seed)
+        served = served_tasks(home, dataset, tasks, seed)
         root = seed_root(home, seed)
         backbone_manifest = load_manifest(root.dataset(dataset).backbone_paths)
         store = root.dataset(dataset, method.variant)
         t0 = time.perf_counter()
-        run = run_chain(store, tasks, seed, device, method, chosen)
+        run = run_chain(store, served, seed, device, method, chosen)
         if chosen is None:
             chosen = chosen_backbone_lrs(run)
         seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
@@ -170,7 +170,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
             seconds += backbone_manifest["wall_seconds"]
         numel = sum(math.prod(shape) for shape in backbone_manifest["tensors"].values())
         runs.append({"seed": seed, "records": run["records"], "report": run["report"],
-                     "stored_params": stored_params(store, tasks, name, numel), "train_seconds": seconds,
+                     "stored_params": stored_params(store, served, name, numel), "train_seconds": seconds,
                      "backbone_lrs": {task: lrs[0] for task, lrs in chosen.items()}})
         log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
     return runs
@@ -200,10 +200,10 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
     experiment on the last classification task ([] without one). Needs PCL's chain (run_method)."""
     out = []
     for seed in seeds:
-        tasks = served_tasks(home, dataset, tasks, seed)
-        task = transfer_task(tasks)
+        served = served_tasks(home, dataset, tasks, seed)
+        task = transfer_task(served)
         store = seed_root(home, seed).dataset(dataset, get_method("PCL").variant)
-        rows = export_representations(store, tasks, device)
+        rows = export_representations(store, served, device)
         if task is not None:
             out.append({"seed": seed, "task": task.name, "exported_rows": rows,
                         **run_transfer(store, task, seed, device)})
