@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from pcl_pipeline.errors import InputError, SettingsError
-from pcl_pipeline.settings import Settings
+from pcl_pipeline.settings import Settings, default_dagster_home
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.lock import LockHeld, home_lock
 
@@ -23,7 +23,6 @@ def _instance(settings: Settings):
     import shutil
 
     from dagster import DagsterInstance
-    from pcl_pipeline.settings import default_dagster_home
 
     home = settings.dagster_home
     if not home.exists() or not any(home.iterdir()):  # a new instance starts with the project's config

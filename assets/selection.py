@@ -68,9 +68,8 @@ class Plan:
         return lines
 
 
-def _cause(key: AssetKey, spec, ledger: Ledger, event, parents: list[AssetKey]) -> tuple[str, str] | None:
-    name = key.to_user_string()
-    stamp = ledger.get(name)
+def _cause(key: AssetKey, spec, ledger: Ledger, stamps: dict, event, parents: list[AssetKey]) -> tuple[str, str] | None:
+    stamp = stamps[key.to_user_string()]
     if stamp is None:
         if event is not None:
             return MISSING, f"the instance has run {event.run_id[:8]}'s materialization, PCL_HOME has no record of it"
@@ -88,7 +87,7 @@ def _cause(key: AssetKey, spec, ledger: Ledger, event, parents: list[AssetKey]) 
     if set(stamp.inputs) != now:
         return STALE, "its inputs are other assets now"
     for parent in sorted(now):
-        current = ledger.get(parent)
+        current = stamps.get(parent)
         if current is None or current.data_version != stamp.inputs[parent]:
             return STALE, f"input {parent} changed since"
     return None
@@ -102,13 +101,14 @@ def plan_run(defs: Definitions, instance, home: Path) -> Plan:
     parents = {key: [dep.asset_key for dep in spec.deps] for key, spec in specs.items()}
     events = instance.get_latest_materialization_events(list(specs))
     ledger = Ledger(home)
+    stamps = {key.to_user_string(): ledger.get(key.to_user_string()) for key in specs}  # each read once
     order = _topological(parents)
     causes, selected = {}, set()
     for key in order:
         if any(p in selected for p in parents[key]):
             selected.add(key)
             continue
-        cause = _cause(key, specs[key], ledger, events.get(key), parents[key])
+        cause = _cause(key, specs[key], ledger, stamps, events.get(key), parents[key])
         if cause is not None:
             causes[key] = cause
             selected.add(key)

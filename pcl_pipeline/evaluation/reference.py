@@ -19,10 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from threadpoolctl import threadpool_limits
 
-from pcl_pipeline.store.files import fingerprint
-
-from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.data.splits import Split
+from pcl_pipeline.evaluation.classification import classification_metrics
+from pcl_pipeline.store.files import fingerprint
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 REFERENCE_NAME = "bag-of-items logistic regression"
