@@ -6,7 +6,8 @@ validation split by log-loss, never on test.
 
 The fits run under one BLAS/OpenMP thread (threadpoolctl): with 7 classes x ~1,700 columns,
 OpenBLAS spread every small vector operation over all cores and waited on thread wake-ups (14
-fits: 20.2 s on 16 threads, 0.84 s on one, same C and accuracy; benchmarks/bench_reference.py).
+fits: 20.2 s on 16 threads, 0.84 s on one, same C and accuracy, measured on a 16-core host;
+benchmarks/bench_reference.py reruns the comparison on any machine).
 The reference depends on the task's data only: the eval stage keeps it per data version
 (`reference_key`), so it is fitted once, not in every eval.
 """
