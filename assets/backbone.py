@@ -12,7 +12,8 @@ from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
 
-MODEL_CODE_VERSION = "2"  # bump when model or training code changes (2: item prior, pooled classifier, lr schedule)
+MODEL_CODE_VERSION = "3"  # bump when model or training code changes (2: item prior, pooled classifier, lr schedule;
+# 3: fused attention, fused Adam, logits without the padding column)
 MODEL_KINDS = {"pytorch", "safetensors"}
 
 
@@ -35,7 +36,7 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
                  torch_device: TorchResource) -> MaterializeResult:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""
         data = store.dataset(ds)
-        device = torch_device.get_device()
+        device = torch_device.pipeline_device()
         trained = train_backbone(data, t1, seed=experiment.seed, device=device,
                                  on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs),
                                  processes=torch_device.ddp_processes, backend=torch_device.ddp_backend,

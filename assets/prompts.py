@@ -53,7 +53,7 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                 lineage["init_from_run"] = MetadataValue.dagster_run(run_id)
         else:
             lineage["init_from"] = MetadataValue.text("none: p_2 starts random (N(0, 0.02^2))")
-        device = torch_device.get_device()
+        device = torch_device.pipeline_device()
         trained = train_prompt(data, now, seed=experiment.seed, device=device, init_from=init_from,
                                on_epoch=epoch_logger(context, f"valid {task.metric}", task.task_params.epochs),
                                acceleration=torch_device.get_acceleration(device))
@@ -65,7 +65,7 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
                 "backbone_sha256": manifest["backbone"]["sha256"], "data_version": manifest["data_version"],
                 "task_text_sha256": MetadataValue.json(manifest["text_sha256"]),
                 "trainable_params": manifest["trainable_params"], "epochs": manifest["epochs_run"],
-                "best_epoch": manifest["best_epoch"], f"valid_{task.metric}": float(manifest[f"best_valid_{task.metric}"]),
+                "best_epoch": manifest["best_epoch"], f"valid_{manifest['selected_on']}": float(manifest[f"best_valid_{manifest['selected_on']}"]),
                 "throughput_seq_per_s": float(manifest["throughput_seq_per_s"]),
                 "wall_seconds": float(manifest["wall_seconds"]), "recipe": MetadataValue.json(manifest["recipe"]),
                 "artifact": MetadataValue.path(str(data.task_parts_paths(task.name).tensors)),

@@ -69,7 +69,7 @@ def main() -> None:
             store.save_task_parts(task.name, trained.model, trained.manifest)
             test = evaluate_stored(store, task, tasks[0], device, with_reference=False)["metrics"][task.metric]
             manifest = trained.manifest
-            valid = manifest[f"best_valid_{task.metric}"]
+            valid = manifest[f"best_valid_{manifest['selected_on']}"]
         rows.append((name, manifest["recipe"], valid, test, manifest["epochs_run"], time.perf_counter() - t0))
     base_valid, base_test = rows[0][2], rows[0][3]
     print(f"\n== {args.dataset}/{task.name}, scale {args.scale:g}, seed {args.seed}, {device}; "

@@ -138,7 +138,7 @@ def _regression_fit(checkpoint, stop_at: int | None = None, steps: list | None =
             raise _Stop  # raised before that epoch's checkpoint: the previous epoch's one remains
 
     cfg = LoopConfig(**{"epochs": 4, "patience": 100, "lr": 0.05, "weight_decay": 0.0, "seed": 0, "fingerprint": "f",
-                        **schedule})
+                        "checkpoint_seconds": 0.0, **schedule})
     return fit(list(layer.parameters()), step, batches, validate, layer.state_dict, layer.load_state_dict, cfg,
                checkpoint, on_epoch=on_epoch)
 
@@ -237,12 +237,12 @@ def test_artifact_roundtrip_and_strict_loading(tmp_path):
 def test_attention_mask_blocks_the_future_and_padding_keys():
     model = _backbone()
     seq = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
-    mask = model.attention_mask(seq, torch.float32)  # (B * heads, L, L)
-    assert mask.shape == (2 * model.cfg.heads, 4, 4)
-    blocked = mask[0] < 0  # first row's first head
+    mask = model.attention_mask(seq, torch.float32)  # (B, 1, L, L): one mask for every head
+    assert mask.shape == (2, 1, 4, 4)
+    blocked = mask[0, 0] < 0  # first row
     assert blocked[:, :2].all()  # padding keys blocked for every query
     assert not blocked[3, 2:].any() and blocked[2, 3]  # causal: position 2 may not see 3
-    assert not (mask[model.cfg.heads] < 0).tril().any()  # second row, no padding: only the future blocked
+    assert not (mask[1, 0] < 0).tril().any()  # second row, no padding: only the future blocked
     out = model.encode(seq)
     assert torch.isfinite(out).all() and torch.count_nonzero(out[0, :2]) == 0
 
@@ -305,3 +305,26 @@ def test_atomic_writes_leave_files_readable_by_others(tmp_path):
 
     write_json(tmp_path / "r.json", {"a": 1})
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+
+
+def test_fused_attention_equals_multihead_attention_on_the_same_parameters():
+    """Block.attend (scaled_dot_product_attention) computes what nn.MultiheadAttention computes
+    with its own parameters and the per-head mask: stored artifacts mean what they meant."""
+    model = _backbone().eval()
+    seq = torch.tensor([[0, 0, 3, 4, 1], [1, 2, 3, 4, 2], [0, 0, 0, 0, 5]])
+    x = model.embed(seq)
+    mask = model.attention_mask(seq, x.dtype)  # (B, 1, L, L)
+    block = model.blocks[0]
+    q = block.ln_attn(x)
+    expected, _ = block.attn(q, x, x, attn_mask=mask.squeeze(1).repeat_interleave(model.cfg.heads, dim=0),
+                             need_weights=False)
+    assert torch.allclose(block.attend(q, x, mask), expected, atol=1e-6)
+
+
+def test_checkpoints_are_written_by_elapsed_time_not_every_epoch(tmp_path):
+    """With the default cadence (30 s), a fit of a few milliseconds writes no checkpoint at all;
+    an interruption then restarts from epoch 1 (tested above: with cadence 0 it resumes)."""
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(_Stop):
+        _regression_fit(ckpt, stop_at=3, checkpoint_seconds=30.0)
+    assert not ckpt.exists()

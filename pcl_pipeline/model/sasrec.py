@@ -6,6 +6,7 @@ position-wise prompt of PCL is then simply added to the last t positions.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
@@ -47,7 +48,11 @@ class SASRecConfig(SASRecArch):
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block; the mask blocks later positions and padding keys."""
+    """Pre-LayerNorm transformer block; the mask blocks later positions and padding keys.
+
+    Attention runs through F.scaled_dot_product_attention (a fused kernel where the backend has
+    one) on the parameters of an nn.MultiheadAttention, which stays for its parameter layout
+    (in_proj_weight/in_proj_bias/out_proj: stored artifacts keep their tensor names)."""
 
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
@@ -59,10 +64,22 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
+    def attend(self, q: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention of queries q over keys = values = x, (B, L, d) each; mask (B, 1, L, L)
+        additive, shared by the heads."""
+        B, L, d = q.shape
+        heads = self.attn.num_heads
+        w_q, w_kv = self.attn.in_proj_weight.split([d, 2 * d])
+        b_q, b_kv = self.attn.in_proj_bias.split([d, 2 * d])
+        query = F.linear(q, w_q, b_q).view(B, L, heads, d // heads).transpose(1, 2)  # (B, h, L, d/h)
+        key, value = F.linear(x, w_kv, b_kv).view(B, L, 2, heads, d // heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask,
+                                             dropout_p=self.attn.dropout if self.training else 0.0)
+        return self.attn.out_proj(out.transpose(1, 2).reshape(B, L, d))
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         q = self.ln_attn(x)  # (B, L, d)
-        a, _ = self.attn(q, x, x, attn_mask=mask, need_weights=False)  # mask: (B * heads, L, L)
-        x = q + a  # residual from the normalised query, as the reference implementation does
+        x = q + self.attend(q, x, mask)  # residual from the normalised query, as the reference implementation does
         x = x + self.ffn(self.ln_ffn(x))
         return x * pad  # keep padded positions at exactly zero
 
@@ -87,13 +104,12 @@ class SASRec(nn.Module):
         self.register_buffer("causal", causal, persistent=False)  # True = may not attend
 
     def attention_mask(self, seq: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Additive mask (B * heads, L, L): no position attends to later ones or to padding keys
-        (as RecBole does), so left-padding carries no signal into the user's states. Padding
-        queries, fully blocked, attend uniformly; their outputs are zeroed anyway."""
+        """Additive mask (B, 1, L, L), shared by the heads: no position attends to later ones or to
+        padding keys (as RecBole does), so left-padding carries no signal into the user's states.
+        Padding queries, fully blocked, attend uniformly; their outputs are zeroed anyway."""
         L = seq.shape[1]
         blocked = self.causal[:L, :L].unsqueeze(0) | (seq == 0).unsqueeze(1)  # (B, L, L)
-        mask = torch.zeros(blocked.shape, dtype=dtype, device=seq.device).masked_fill(blocked, BLOCKED)
-        return mask.repeat_interleave(self.cfg.heads, dim=0)
+        return torch.zeros((), dtype=dtype, device=seq.device).masked_fill(blocked, BLOCKED).unsqueeze(1)
 
     def embed(self, seq: torch.Tensor) -> torch.Tensor:
         """Item + position embeddings of a left-padded (B, L) batch -> (B, L, d)."""

@@ -18,7 +18,7 @@ from pcl_pipeline.store.files import fingerprint, text_sha256
 from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
 from pcl_pipeline.training.acceleration import Acceleration, resolve
 from pcl_pipeline.training.loop import seed_everything
-from pcl_pipeline.training.prompt_tuning import tune_task
+from pcl_pipeline.training.prompt_tuning import selection_criterion, tune_task
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], *, seed: int, devic
     model, params, fit, config_hash = best
     _assert_frozen(before, backbone)
     manifest = _manifest(store, method, task, chain, params, data, config_hash, seed, data_version, device,
-                         backbone_manifest, text_hashes, model, fit, task.metric, selection or None,
+                         backbone_manifest, text_hashes, model, fit,
+                         selection_criterion(data, task.metric, params.select_on), selection or None,
                          init_from=init_from, inherited_prompt_from=previous.name if previous else None,
                          encoder_from=encoder_from, wall_seconds=time.perf_counter() - t0)
     return TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} {task.name}"))
@@ -121,11 +122,12 @@ def _manifest(store: DatasetStore, method: Method, task: TaskSpec, chain: list[T
         "asset": f"{store.dataset}/prompt/{task.name}", "method": method.name, "task": task.name, "kind": task.kind,
         "order": task.order, "metric": task.metric, "n_targets": data.n_targets, "params": params.model_dump(),
         "config_hash": config_hash, "seed": seed, "data_version": data_version, "device": str(device),
+        "torch_threads": torch.get_num_threads(),
         "backbone": {"sha256": backbone_manifest["sha256"], "data_version": backbone_manifest["data_version"]},
         "text_sha256": text_hashes, "chain": [t.name for t in chain],
         "trainable_params": count_parameters(model.trainable_parameters()),
         "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason,
-        f"best_valid_{selected_on}": fit.best_score, "history": fit.history, "throughput_seq_per_s": fit.throughput,
+        "selected_on": selected_on, f"best_valid_{selected_on}": fit.best_score, "history": fit.history, "throughput_seq_per_s": fit.throughput,
         "backbone_lr_selection": selection, "train_rows": len(data.train), "recipe": fit.recipe, **fields,
     }
 

@@ -45,6 +45,10 @@ class LoopConfig:
     # stop once the lr has been cut max_decays times and a further decay_patience epochs bring no
     # better score (converged at the smallest step); None: only `patience` stops early
     max_decays: int | None = None
+    # write the resume checkpoint after an epoch once this many seconds have passed since the last
+    # one (0: after every epoch): a run killed mid-way loses at most this much training, and a
+    # short fit writes none (it would cost more than it saves)
+    checkpoint_seconds: float = 30.0
 
     def lr_scale(self, epoch: int, cuts: int) -> float:
         """Multiplier of `lr` for `epoch` (1-based) after `cuts` plateau cuts."""
@@ -104,9 +108,7 @@ def fit(
     processes of a data-parallel run; rank 0 writes).
     """
     seed_everything(cfg.seed)
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    for group in optimizer.param_groups:
-        group["base_lr"] = group["lr"]
+    optimizer = make_optimizer(params, cfg)
     result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
     start_epoch = 1
     schedule = {"cuts": 0, "last_cut": 0}  # plateau cuts so far and the epoch of the last one
@@ -129,6 +131,7 @@ def fit(
         result.best_score = cfg.initial_score if cfg.initial_score is not None else validate()
         result.best_epoch = 0
         log.info("epoch 0 (initial state) valid %.4f", result.best_score)
+    last_checkpoint = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs + 1):
         if result.stop_reason != "cap":
             break
@@ -174,12 +177,27 @@ def fit(
                  result.best_score, result.best_epoch, lr, record["seconds"])
         if on_epoch is not None:
             on_epoch(record)
-        if checkpoint is not None and write_checkpoint:
+        if checkpoint is not None and write_checkpoint \
+                and time.perf_counter() - last_checkpoint >= cfg.checkpoint_seconds:
             _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result, schedule)
+            last_checkpoint = time.perf_counter()
     set_state(result.best_state)
     if checkpoint is not None and write_checkpoint and checkpoint.exists():
         checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
     return result
+
+
+def make_optimizer(params: list[torch.nn.Parameter] | list[dict], cfg: LoopConfig) -> torch.optim.Adam:
+    """Adam with its fused kernel (one operation per step for all tensors of a device, CPU or
+    CUDA) where the parameters allow it, else the multi-tensor (foreach) implementation; each
+    group's "base_lr" is its rate before the schedule scales it."""
+    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 **({"fused": True} if fused else {"foreach": True}))
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"]
+    return optimizer
 
 
 def _read_checkpoint(path: Path) -> dict | None:

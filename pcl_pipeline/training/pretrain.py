@@ -40,8 +40,9 @@ def next_item_loss(model: SASRec, seqs: torch.Tensor, params: BackboneParams, re
     else:
         h, y = hidden[keep], labels[keep]  # (M, d), (M,)
     if model.cfg.n_items <= params.sampled_softmax_above:
-        logits = model.item_scores(h)  # (M, V + 1)
-        logits[:, 0] = float("-inf")  # padding is never a prediction
+        # scores of items 1..V only: padding is never a prediction (no -inf column written into
+        # the logits, whose in-place write costs a copy of them in the backward pass)
+        logits, y = h @ model.item_emb.weight[1:].T, y - 1  # (M, V), (M,)
     else:
         negatives = torch.randint(1, model.cfg.n_items + 1, (params.num_negatives,), device=h.device)
         table = model.item_emb.weight

@@ -34,6 +34,14 @@ def validation_score(model: PCLTaskModel, data: TaskData, split: Split, metric: 
     return -F.cross_entropy(scores, split.targets).item()
 
 
+def selection_criterion(data: TaskData, metric: str, select_on: str = "log_loss") -> str:
+    """The name of what validation_score returns for this task: the metric (item tasks), "auc"
+    (binary, select_on auc) or "neg_log_loss" (minus the validation log-loss)."""
+    if data.kind == "item_rec":
+        return metric
+    return "auc" if select_on == "auc" and data.n_targets == 2 else "neg_log_loss"
+
+
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """(C,) inverse class frequency, normalised so a balanced set has weight 1 everywhere."""
     counts = torch.bincount(labels, minlength=n_classes).float().clamp(min=1.0)
@@ -53,8 +61,8 @@ def task_loss(model: PCLTaskModel, data: TaskData, params: TaskParams,
         with autocast(device):
             logits = model(inputs)
         logits = logits.float()
-        if data.kind == "item_rec":
-            logits[:, 0] = float("-inf")
+        if data.kind == "item_rec":  # targets 1..n: the padding column 0 is never a prediction
+            return F.cross_entropy(logits[:, 1:], targets - 1)
         return F.cross_entropy(logits, targets, weight=weight)
     return loss
 
