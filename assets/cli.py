@@ -1,4 +1,4 @@
-"""Command line: `pcl run | validate-task FILE | add-task FILE | study` (or `python -m assets.cli ...`).
+"""Command line: `pcl run | validate-task FILE | add-task FILE | study | predict` (or `python -m assets.cli ...`).
 
 It drives the Dagster graph headlessly, recording runs in the Dagster instance at $DAGSTER_HOME
 (the checkout's dagster_home/ when unset) like the UI does.
@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+import threading
 import time
 from pathlib import Path
 
 from pcl_pipeline.errors import InputError, SettingsError
+from pcl_pipeline.serving.cli import add_predict_arguments, run_predict
 from pcl_pipeline.settings import Settings, default_dagster_home
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.lock import LockHeld, home_lock
+
+_COUNT = re.compile(r"^\[\d+/\d+\] ")  # a finished asset's line: "[k/n] key seconds headline"
 
 
 def _instance(settings: Settings):
@@ -31,19 +36,19 @@ def _instance(settings: Settings):
     return DagsterInstance.from_config(str(home))
 
 
-def run_config(total: int, verbose: bool) -> dict:
-    """Loggers of a CLI run: one line per finished asset; Dagster's own events only with -v
-    (the run's full event log is stored either way)."""
-    loggers = {"progress": {"config": {"total": total}}}
+def run_config(total: int, verbose: bool, done: int = 0) -> dict:
+    """Loggers of a CLI run: one line per finished asset (`done` of `total` finished before this
+    run); Dagster's own events only with -v (the run's full event log is stored either way)."""
+    loggers = {"progress": {"config": {"total": total, "done": done}}}
     if verbose:
         loggers["console"] = {"config": {"log_level": "DEBUG"}}
     return {"loggers": loggers}
 
 
-def materialize_selection(settings: Settings, selection=None, verbose: bool = False, defs=None) -> bool:
+def materialize_selection(settings: Settings, selection=None, verbose: bool = False, defs=None, done: int = 0) -> bool:
     """Materialize the selected assets (the pipeline, without the study, by default) of the graph
     built from `settings` (or `defs`, already built from them), in this process, recorded in
-    $DAGSTER_HOME like a UI run."""
+    $DAGSTER_HOME like a UI run; `done` assets of the same command finished before (the count)."""
     from assets.definitions import build_definitions
     from assets.selection import pipeline_selection
 
@@ -51,23 +56,93 @@ def materialize_selection(settings: Settings, selection=None, verbose: bool = Fa
     keys = list(selection) if selection is not None else sorted(pipeline_selection().resolve(defs.resolve_asset_graph()))
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=_instance(settings), asset_selection=keys, raise_on_error=False,
-                                    run_config=run_config(len(keys), verbose))
+                                    run_config=run_config(len(keys) + done, verbose, done))
     return result.success
+
+
+def split_by_dataset(keys: list) -> tuple[dict[str, list], list]:
+    """The asset keys of each dataset's chain ({dataset: keys}, in the order given) and the rest
+    (what reads several datasets: the summary)."""
+    from pcl_pipeline.settings import DATASETS
+
+    parts = {ds: [k for k in keys if k.path[0] == ds] for ds in DATASETS}
+    parts = {ds: part for ds, part in parts.items() if part}
+    return parts, [k for k in keys if k.path[0] not in parts]
+
+
+def materialize_by_dataset(settings: Settings, keys: list, verbose: bool = False, defs=None) -> bool:
+    """Materialize `keys`: each dataset's chain in a process of its own, at once (the two chains
+    share nothing until the summary); then the rest (the summary) in this process. One process
+    for everything when PCL_RUN_PROCESSES is 1, the run holds one dataset, or the machine has one
+    core. Every part is a run in the instance. Torch's threads are Settings.pipeline_threads in
+    every process and in every run, whatever it selects: the thread count changes the float
+    sums, so an artifact's bytes depend on it, and a partial run must give a fresh run's bytes."""
+    import subprocess
+
+    from pcl_pipeline.settings import cpu_cores
+
+    parts, rest = split_by_dataset(keys)
+    processes = min(len(parts), settings.run_processes or cpu_cores())
+    if processes < 2:
+        return materialize_selection(settings, keys, verbose=verbose, defs=defs)
+    print(f"{len(parts)} processes, {settings.pipeline_threads} torch thread(s) each: "
+          + ", ".join(f"{ds} {len(part)} assets" for ds, part in parts.items())
+          + (f"; then {', '.join(k.to_user_string() for k in rest)}" if rest else ""), flush=True)
+    children = [subprocess.Popen([sys.executable, "-u", "-m", "assets.cli", "run-part",
+                                  *(["-v"] if verbose else []), *(k.to_user_string() for k in part)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for part in parts.values()]
+    relay = _Relay(len(keys))
+    readers = [threading.Thread(target=relay.lines_of, args=(child.stdout,), daemon=True) for child in children]
+    for reader in readers:
+        reader.start()
+    ok = all([child.wait() == 0 for child in children])  # wait for every child, even after one failed
+    for reader in readers:
+        reader.join()
+    if ok and rest:
+        ok = materialize_selection(settings, rest, verbose=verbose, defs=defs, done=relay.done)
+    return ok
+
+
+class _Relay:
+    """Prints the children's lines as they come, a finished asset's `[k/n]` renumbered over the
+    whole run (each child counts its own part)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.lock = total, 0, threading.Lock()
+
+    def lines_of(self, stream) -> None:
+        for line in stream:
+            with self.lock:
+                counted = _COUNT.match(line)
+                if counted:
+                    self.done += 1
+                    line = f"[{self.done}/{self.total}] " + line[counted.end():]
+                print(line, end="", flush=True)
+
+
+def cmd_run_part(args: argparse.Namespace) -> int:
+    """`make run`'s child process: materialize the given asset keys in this process."""
+    from dagster import AssetKey
+
+    keys = [AssetKey.from_user_string(key) for key in args.keys]
+    return 0 if materialize_selection(Settings.from_env(), keys, verbose=args.verbose) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize what is missing, stale or unvouched and everything downstream of it
     (everything with --force), then print the summary and the tasks this data could not serve."""
     from assets.definitions import build_definitions
-    from assets.selection import plan_run
+    from assets.selection import pipeline_selection, plan_run
 
     settings = Settings.from_env()
     root = ArtifactStore(settings.home)
     with home_lock(settings.home, "make run", wait=args.wait):
         t0 = time.perf_counter()
         defs = build_definitions(settings)
-        selection = None
-        if not args.force:
+        if args.force:
+            selection = sorted(pipeline_selection().resolve(defs.resolve_asset_graph()))
+        else:
             plan = plan_run(defs, _instance(settings), settings.home)
             if not plan.selection:
                 print("every asset is up to date (make run --force recomputes all); summary:")
@@ -75,10 +150,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 _print_skipped(root)
                 return 0
             selection = plan.selection
-            print(f"materializing {len(selection)} assets (--force: all):")
+            print(f"materializing {len(selection)} assets:")
             for line in plan.explain():
                 print(f"  {line}")
-        ok = materialize_selection(settings, selection, verbose=args.verbose, defs=defs)
+        ok = materialize_by_dataset(settings, list(selection), verbose=args.verbose, defs=defs)
         wall = time.perf_counter() - t0
     if not ok:
         print(f"materialization failed after {wall:.1f} s; see the run's logs (make dev, Runs tab)", file=sys.stderr)
@@ -175,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-v", "--verbose", action="store_true", help="also print Dagster's DEBUG events")
     validate = sub.add_parser("validate-task", help="check a task file against the catalog it would join")
     validate.add_argument("file")
+    predict = sub.add_parser("predict", help="score users with a stored task (as python -m pcl_pipeline predict)")
+    add_predict_arguments(predict)
+    part = sub.add_parser("run-part", help=argparse.SUPPRESS)  # make run's child: one dataset's chain
+    part.add_argument("keys", nargs="+")
+    part.add_argument("-v", "--verbose", action="store_true")
     add = sub.add_parser("add-task", help="add a task file to the catalog and materialize only its assets")
     add.add_argument("file")
     add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
@@ -184,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--wait", action="store_true",
                              help="wait for another run on the same PCL_HOME to finish instead of stopping")
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "validate-task": cmd_validate_task, "add-task": cmd_add_task, "study": cmd_study}
+    commands = {"run": cmd_run, "run-part": cmd_run_part, "predict": run_predict, "validate-task": cmd_validate_task, "add-task": cmd_add_task, "study": cmd_study}
     try:
         return commands[args.command](args)
     except (InputError, SettingsError) as exc:

@@ -39,9 +39,9 @@ def headline(metadata: dict) -> str:
 class ProgressHandler(logging.Handler):
     """Turns the run's events into the lines above."""
 
-    def __init__(self, total: int, stream=None) -> None:
+    def __init__(self, total: int, stream=None, done: int = 0) -> None:
         super().__init__(level=logging.DEBUG)
-        self.total, self.done, self.stream = total, 0, stream or sys.stdout
+        self.total, self.done, self.stream = total, done, stream or sys.stdout
         self.started: dict[str, float] = {}
         self.headlines: dict[str, str] = {}
 
@@ -74,8 +74,9 @@ class ProgressHandler(logging.Handler):
         print(line, file=self.stream, flush=True)
 
 
-@logger(config_schema={"total": Field(int, default_value=0)}, description="one line per finished asset")
+@logger(config_schema={"total": Field(int, default_value=0), "done": Field(int, default_value=0)},
+        description="one line per finished asset")
 def progress_logger(init_context):
     log = logging.Logger("pcl_progress", level=logging.DEBUG)
-    log.addHandler(ProgressHandler(init_context.logger_config["total"]))
+    log.addHandler(ProgressHandler(init_context.logger_config["total"], done=init_context.logger_config["done"]))
     return log

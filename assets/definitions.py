@@ -77,7 +77,8 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
             "duckdb": DuckDBResource(database=":memory:", connection_config={
                 "memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.home / ".duckdb_spill")}),
             "text_encoder": TextEncoderResource(kind=settings.text_encoder),
-            "torch_device": TorchResource(device=settings.device, ddp_processes=settings.ddp_processes,
+            "torch_device": TorchResource(device=settings.device, num_threads=settings.pipeline_threads,
+                                          ddp_processes=settings.ddp_processes,
                                           ddp_backend=settings.ddp_backend, acceleration=settings.acceleration,
                                           torch_compile=settings.torch_compile),
             "study": StudyResource(tasks_dir=str(settings.tasks_dir), seeds=list(settings.study_seeds),

@@ -39,7 +39,7 @@ def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinit
             data.save_eval(task.name, {**not_applicable_record(task, reason), "data_fingerprint": source})
             return MaterializeResult(metadata={"status": "not_applicable", "reason": reason},
                                      data_version=DataVersion(fingerprint("not_applicable", reason, source)))
-        result = {**evaluate_task(data, applicable_chain(data, chain), torch_device.get_device()),
+        result = {**evaluate_task(data, applicable_chain(data, chain), torch_device.pipeline_device()),
                   "data_fingerprint": source}
         data.save_eval(task.name, result)
         metadata = {**flat_metrics(result),

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
                                 "large-batch recipe is on (CUDA: CUDA graphs)")
     ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
                                                          "(auto: nccl on GPUs, gloo on CPUs)")
+    run_processes: int = Field(default=0, ge=0, description="an integer >= 0: processes of `make run`, each "
+                               "materializing one dataset's chain (0 = auto: one per dataset in the run, at most "
+                               "one per CPU core; 1 = everything in one process)")
+    torch_threads: int = Field(default=0, ge=0, description="an integer >= 0: torch's CPU threads in the "
+                               "pipeline's training and evaluation (0 = auto: the CPU cores / the datasets, "
+                               "so that make run's processes, one per dataset, share the cores)")
     study_datasets: Annotated[tuple[str, ...], NoDecode] = Field(default=DATASETS, description="comma-separated "
                                                                  "dataset names: the datasets of the study")
     study_workers: int = Field(default=2, ge=1, description="an integer >= 1: study steps run at once "
@@ -145,6 +151,13 @@ class Settings(BaseSettings):
         return {"movielens": self.movielens_path, "tenrec": self.tenrec_path}
 
     @property
+    def pipeline_threads(self) -> int:
+        """Torch's CPU threads in every pipeline run: PCL_TORCH_THREADS, or the cores / the datasets.
+        Fixed by the machine and the settings, never by what a run selects: an artifact's bytes
+        depend on the thread count (float sums), and it is recorded in every manifest."""
+        return self.torch_threads or max(1, cpu_cores() // len(DATASETS))
+
+    @property
     def task_orders(self) -> dict[str, list[str]]:
         """Datasets whose tasks after T1 run in another order than the catalog's (robustness)."""
         orders = {"movielens": self.task_order_movielens, "tenrec": self.task_order_tenrec}
@@ -158,6 +171,14 @@ def torchrun_process() -> tuple[int, int, int]:
     except (KeyError, ValueError) as exc:
         raise SettingsError("RANK/WORLD_SIZE", None, f"not set by torchrun ({exc})",
                             "integers set by torchrun: start this module with torchrun") from None
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def child_environment(**overrides: str) -> dict[str, str]:

@@ -35,8 +35,10 @@ def tiny_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", dagster_home / "dagster.yaml")
+    # PCL_RUN_PROCESSES=1: a tiny run in one process (make run's process per dataset costs a
+    # start-up that tiny data never pays back; tests/test_run_sequences.py runs both ways)
     env = {"PCL_HOME": str(home), "PCL_TASKS_DIR": str(tasks), "DAGSTER_HOME": str(dagster_home),
-           "PCL_SYNTHETIC_SCALE": "0.5"}
+           "PCL_SYNTHETIC_SCALE": "0.5", "PCL_RUN_PROCESSES": "1"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_TASK_ORDER_MOVIELENS", "PCL_TASK_ORDER_TENREC"):

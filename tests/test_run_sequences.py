@@ -103,7 +103,7 @@ class Project:
         for key in CLEARED:
             self.delenv(key)
         base = {"PCL_HOME": str(self.home), "DAGSTER_HOME": str(self.dagster_home), "PCL_TASKS_DIR": str(self.tasks),
-                "PCL_SYNTHETIC_SCALE": SCALE, "PCL_TEXT_ENCODER": "random"}
+                "PCL_SYNTHETIC_SCALE": SCALE, "PCL_TEXT_ENCODER": "random", "PCL_RUN_PROCESSES": "1"}
         for key, value in {**base, **env}.items():
             self.setenv(key, value.format(folder=self.folder))
         self.config = name
@@ -150,8 +150,13 @@ def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monk
 
     live = Project(tmp_path / "live", folder, monkeypatch.setenv, lambda k: monkeypatch.delenv(k, raising=False))
     live.use("A")
+    monkeypatch.setenv("PCL_RUN_PROCESSES", "0")  # this run only: a process per dataset
     out = live.run(capsys)  # the first run on an empty home is itself the fresh run of A
     assert "never materialized into this PCL_HOME" in out
+    # both datasets' chains ran at once, a process each; every later run (and every other fresh
+    # run) runs in one process, so the comparisons with A below hold across both ways of running
+    assert "2 processes, " in out or os.cpu_count() < 2
+    monkeypatch.setenv("PCL_RUN_PROCESSES", "1")
     fresh["A"] = json.loads(json.dumps(store_state(live.home)))
     # the console: one line per finished asset with its headline number, not Dagster's events
     lines = [line for line in out.splitlines() if line.startswith("[")]

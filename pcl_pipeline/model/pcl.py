@@ -64,13 +64,21 @@ class PCLTaskModel(nn.Module):
             extra = extra + self.lam * mask * self.context(self.texts)  # broadcast over prompted rows
         return self.backbone.encode(seq, extra)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+    def pooled(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) -> the user representation the adapter reads: the last position's prompted state
+        (B, d), or with pool "mean_last" [mean over the items' states, last] (B, 2d)."""
         h = self.hidden(seq)  # (B, L, d)
         last = h[:, -1]  # (B, d)
+        if self.pool != "mean_last":
+            return last
+        keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+        mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
+        return torch.cat([mean, last], dim=-1)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
         if self.pool == "mean_last":
-            keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
-            mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
-            return self.adapter(torch.cat([mean, last], dim=-1), seq)
+            return self.adapter(self.pooled(seq), seq)
+        last = self.pooled(seq)  # (B, d)
         scores = self.adapter(last)
         if self.item_prior is not None:
             scores = scores + self.backbone.item_scores(last)[:, self.item_prior]  # (B, n_targets + 1)

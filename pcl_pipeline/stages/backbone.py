@@ -53,7 +53,8 @@ def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torc
     manifest = {
         "asset": f"{store.dataset}/backbone", "task": t1.name, "init_from": None,
         "model_config": model.cfg.to_dict(), "params": params.model_dump(), "config_hash": config_hash,
-        "seed": seed, "data_version": data_version, "device": str(device), "processes": processes,
+        "seed": seed, "data_version": data_version, "device": str(device), "torch_threads": torch.get_num_threads(),
+        "processes": processes,
         "recipe": fit.recipe,
         "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason, "best_valid_ndcg@10": fit.best_score,
         "history": fit.history, "throughput_seq_per_s": fit.throughput,

@@ -1,0 +1,133 @@
+"""`python -m pcl_pipeline predict` (also `pcl predict`): score users with a stored task.
+
+    python -m pcl_pipeline predict --dataset movielens --task T2_rate_4plus --users 1,2,3
+    python -m pcl_pipeline predict --dataset movielens --task T4_gender --input histories.csv --output preds.parquet
+
+--users takes the users' whole histories from the store (interactions.parquet, in time order);
+--input reads a .parquet or .csv file of interactions with columns user_id and item_id (and
+timestamp, else the file's order is the time order). Item tasks and T1 give the top --k items per
+user, classification tasks the class probabilities and the label. The answer is printed for the
+first users and, with --output (.parquet or .csv), written whole and atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pcl_pipeline.errors import InputError
+from pcl_pipeline.serving.predictor import TaskPredictor
+from pcl_pipeline.store.files import atomic_path
+
+SHOWN_USERS = 5  # users printed on the terminal
+
+
+def histories_from_file(path: Path) -> tuple[list, list[list]]:
+    """(user ids, their item-id histories in time order) from a .parquet/.csv interactions file."""
+    if not path.exists():
+        raise InputError(path, "no such file", expected="a .parquet or .csv file of interactions")
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(path, "unknown file type", value=path.suffix, expected=".parquet or .csv")
+    con = duckdb.connect()
+    reader = "read_parquet(?)" if path.suffix.lower() == ".parquet" else "read_csv(?, header = true)"
+    try:
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(path)]).fetchall()]
+    except duckdb.Error as exc:
+        raise InputError(path, f"cannot be read: {str(exc).splitlines()[0]}") from None
+    for column in ("user_id", "item_id"):
+        if column not in columns:
+            raise InputError(path, "missing column", field=column,
+                             expected="columns user_id, item_id and optionally timestamp; got " + ", ".join(columns))
+    order = "timestamp, line" if "timestamp" in columns else "line"
+    rows = con.execute(f"""
+        SELECT user_id, list(item_id ORDER BY {order}) FROM (
+            SELECT *, row_number() OVER () AS line FROM {reader}) GROUP BY user_id ORDER BY min(line)""",
+                       [str(path)]).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def histories_from_store(predictor: TaskPredictor, users: list[str]) -> tuple[list, list[list]]:
+    """The given users' whole histories in the store (interactions.parquet, in time order)."""
+    path = predictor.store.interactions
+    rows = duckdb.execute("""
+        SELECT CAST(user_id AS VARCHAR), list(item_id ORDER BY pos) FROM read_parquet(?)
+        WHERE CAST(user_id AS VARCHAR) IN (SELECT unnest(?)) GROUP BY user_id""", [str(path), users]).fetchall()
+    found = {r[0]: r[1] for r in rows}
+    missing = [u for u in users if u not in found]
+    if missing:
+        raise InputError(path, "no such user", field="user_id", value=", ".join(missing[:5]),
+                         expected="users of this dataset's store")
+    return users, [found[u] for u in users]
+
+
+def answer(predictor: TaskPredictor, users: list, histories: list[list], k: int) -> pa.Table:
+    """The task's answer per user, with a user_id column in front of the predictor's row index."""
+    table = predictor.predict(histories) if predictor.kind == "classification" \
+        else predictor.recommend(histories, k)
+    user_ids = pa.array([str(u) for u in users]).take(table["row"])
+    return table.drop(["row"]).add_column(0, "user_id", user_ids)
+
+
+def write(table: pa.Table, path: Path) -> None:
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(path, "unknown output type", value=path.suffix, expected=".parquet or .csv")
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            pacsv.write_csv(table, tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pcl_pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    predict = sub.add_parser("predict", help="score users with a stored task")
+    add_predict_arguments(predict)
+    args = parser.parse_args(argv)
+    return run_predict(args)
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", default=os.environ.get("PCL_HOME", ".pcl"), help="the PCL_HOME (default $PCL_HOME)")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--task", required=True, help="a task name (T1's: the backbone's next items)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="comma-separated user ids of the store")
+    who.add_argument("--input", type=Path, help="a .parquet or .csv file: user_id, item_id[, timestamp]")
+    parser.add_argument("--output", type=Path, help="write the whole answer here (.parquet or .csv)")
+    parser.add_argument("--k", type=int, default=20, help="items per user (item tasks, T1)")
+    parser.add_argument("--device", default="cpu")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    try:
+        if args.output is not None and args.output.suffix.lower() not in (".parquet", ".csv"):
+            raise InputError(args.output, "unknown output type", value=args.output.suffix,
+                             expected=".parquet or .csv")
+        predictor = TaskPredictor.open(args.home, args.dataset, args.task, device=args.device)
+        if args.input is not None:
+            users, histories = histories_from_file(args.input)
+        else:
+            users, histories = histories_from_store(predictor, [u.strip() for u in args.users.split(",") if u.strip()])
+        table = answer(predictor, users, histories, args.k)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shown = set(str(u) for u in users[:SHOWN_USERS])
+    preview = table.filter(pa.compute.is_in(table["user_id"], pa.array(sorted(shown))))
+    if predictor.kind != "classification":
+        preview = preview.filter(pa.compute.less_equal(preview["rank"], 5))
+    print(f"{args.dataset}/{args.task}: {len(users)} users, {predictor.last_counts['unknown_item_ids']} unknown item "
+          f"ids skipped, {predictor.last_counts['empty_histories']} empty histories (fallback)")
+    print(preview.to_pandas().to_string(index=False))
+    if args.output is not None:
+        write(table, args.output)
+        print(f"wrote {table.num_rows} rows to {args.output}")
+    return 0
