@@ -65,7 +65,9 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
     study_catalogs = {ds: load_catalog(settings.tasks_dir, ds) for ds in settings.study_datasets}
     paths = settings.data_paths
     return Definitions(
-        assets=all_assets(catalogs, source_versions(settings), settings.text_encoder) + study_assets(study_catalogs),
+        assets=all_assets(catalogs, source_versions(settings), settings.text_encoder,
+                          settings.predictions_k if settings.outputs else None)
+        + study_assets(study_catalogs),
         resources={
             "store": StoreResource(home=str(settings.home), task_orders=settings.task_orders),
             "experiment": ExperimentResource(

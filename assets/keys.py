@@ -42,6 +42,14 @@ def evaluation(ds: str, task: str) -> AssetKey:
     return AssetKey([ds, f"eval_{task}"])
 
 
+def predictions(ds: str, task: str) -> AssetKey:
+    return AssetKey([ds, f"predictions_{task}"])
+
+
+def user_repr(ds: str, task: str) -> AssetKey:
+    return AssetKey([ds, f"user_repr_{task}"])
+
+
 def report(ds: str) -> AssetKey:
     return AssetKey([ds, "report"])
 

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
                                 "large-batch recipe is on (CUDA: CUDA graphs)")
     ddp_backend: Literal["auto", "gloo", "nccl"] = Field(default="auto", description="auto, gloo or nccl "
                                                          "(auto: nccl on GPUs, gloo on CPUs)")
+    outputs: bool = Field(default=True, description="on or off: the per-task predictions_<task> and "
+                          "user_repr_<task> assets (every user scored by every task)")
+    predictions_k: int = Field(default=20, ge=1, description="an integer >= 1: items per user in the item "
+                               "tasks' predictions_<task> assets")
     run_processes: int = Field(default=0, ge=0, description="an integer >= 0: processes of `make run`, each "
                                "materializing one dataset's chain (0 = auto: one per dataset in the run, at most "
                                "one per CPU core; 1 = everything in one process)")

@@ -36,9 +36,11 @@ def tiny_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     dagster_home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", dagster_home / "dagster.yaml")
     # PCL_RUN_PROCESSES=1: a tiny run in one process (make run's process per dataset costs a
-    # start-up that tiny data never pays back; tests/test_run_sequences.py runs both ways)
+    # start-up that tiny data never pays back; tests/test_run_sequences.py runs both ways).
+    # PCL_OUTPUTS=off: no predictions/user_repr assets unless a test is about them (test_graph,
+    # test_add_task and test_run_sequences turn them on)
     env = {"PCL_HOME": str(home), "PCL_TASKS_DIR": str(tasks), "DAGSTER_HOME": str(dagster_home),
-           "PCL_SYNTHETIC_SCALE": "0.5", "PCL_RUN_PROCESSES": "1"}
+           "PCL_SYNTHETIC_SCALE": "0.5", "PCL_RUN_PROCESSES": "1", "PCL_OUTPUTS": "off"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("PCL_MOVIELENS_PATH", "PCL_TENREC_PATH", "PCL_TASK_ORDER_MOVIELENS", "PCL_TASK_ORDER_TENREC"):

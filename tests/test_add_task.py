@@ -18,7 +18,8 @@ NEW_TASK = {
                    "bracket of users.dat, a class label. Metric: accuracy.",
     "label": {"source": "users", "column": "age"}, "metric": "accuracy", "hyperparameters": TINY_TASK,
 }
-NEW_KEYS = {AssetKey(["movielens", f"{role}_T5_age"]) for role in ("task_data", "task_text", "prompt", "eval")}
+NEW_KEYS = {AssetKey(["movielens", f"{role}_T5_age"])
+            for role in ("task_data", "task_text", "prompt", "eval", "predictions", "user_repr")}
 
 
 def _latest(instance: DagsterInstance, keys) -> dict:
@@ -29,7 +30,8 @@ def _latest(instance: DagsterInstance, keys) -> dict:
     return out
 
 
-def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_env, capsys):
+def test_adding_a_task_materializes_only_its_assets_the_report_and_summary(tiny_env, capsys, monkeypatch):
+    monkeypatch.setenv("PCL_OUTPUTS", "on")  # the new task's predictions and user_repr are its assets too
     instance = DagsterInstance.get()  # the temporary DAGSTER_HOME of tiny_env
     before_defs = build_definitions(Settings.from_env())
     assert materialize(list(before_defs.assets), resources=before_defs.resources, instance=instance,

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.definitions import build_definitions
@@ -13,7 +14,8 @@ from pcl_pipeline.settings import DATASETS, Settings
 from tests.conftest import REPO
 
 
-def test_whole_graph_end_to_end(tiny_env):
+def test_whole_graph_end_to_end(tiny_env, monkeypatch):
+    monkeypatch.setenv("PCL_OUTPUTS", "on")
     settings = Settings.from_env()
     defs = build_definitions(settings)
     with DagsterInstance.ephemeral() as instance:
@@ -44,10 +46,41 @@ def test_whole_graph_end_to_end(tiny_env):
         prompt_params = [t["trainable_params"] for t in part["tasks"][1:]]
         assert max(prompt_params) < part["tasks"][0]["trainable_params"] * 2
     assert (tiny_env["home"] / "reports" / "summary.md").read_text().startswith("# PCL results")
+    _assert_outputs(tiny_env["home"], tiny_env["tasks"], settings.predictions_k)
 
 
-def test_definitions_load_from_workspace(tiny_env):
+def _assert_outputs(home, tasks_dir, k: int) -> None:
+    """Every task's predictions and user representations: every user once (all splits), original
+    ids, k items per user (item tasks), probabilities summing to 1 (classification)."""
+    import duckdb
+
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.store.artifact_store import ArtifactStore
+
+    for ds in DATASETS:
+        store = ArtifactStore(home).dataset(ds)
+        users = duckdb.execute(f"SELECT count(*), count(DISTINCT split) FROM '{store.sequences}'").fetchone()
+        original = {r[0] for r in duckdb.execute(f"SELECT DISTINCT user_id FROM '{store.sequences}'").fetchall()}
+        for task in load_catalog(tasks_dir, ds):
+            pred, repr_ = store.predictions_path(task.name), store.user_repr_output_path(task.name)
+            assert duckdb.execute(f"SELECT count(*), count(DISTINCT split) FROM '{repr_}'").fetchone() == users
+            assert {r[0] for r in duckdb.execute(f"SELECT DISTINCT user_id FROM '{pred}'").fetchall()} == original
+            columns = [c[0] for c in duckdb.execute(f"DESCRIBE SELECT * FROM '{pred}'").fetchall()]
+            if task.kind == "classification":
+                assert columns[:3] == ["user_id", "split", "label"] and columns[-1] == "fallback"
+                probs = " + ".join(f'"{c}"' for c in columns if c.startswith("prob_"))
+                assert duckdb.execute(f"SELECT max(abs({probs} - 1)) FROM '{pred}'").fetchone()[0] < 1e-5
+            else:
+                assert columns == ["user_id", "split", "rank", "item_id", "score", "fallback"]
+                per_user = duckdb.execute(f"SELECT min(n), max(n) FROM (SELECT count(*) AS n FROM '{pred}' "
+                                      "GROUP BY user_id)").fetchone()
+                assert per_user == (k, k)
+
+
+@pytest.mark.slow  # a code server process (~15 s); test_ui loads the same workspace: make test-slow, CI
+def test_definitions_load_from_workspace(tiny_env, monkeypatch):
     """What `dagster dev -w workspace.yaml` loads: the code location and its asset keys."""
+    monkeypatch.setenv("PCL_OUTPUTS", "on")
     code = (
         "from dagster._core.workspace.load_target import WorkspaceFileTarget\n"
         "from dagster._core.instance import DagsterInstance\n"
@@ -64,7 +97,7 @@ def test_definitions_load_from_workspace(tiny_env):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "assets.definitions 66 movielens/backbone" in out.stdout
+    assert "assets.definitions 82 movielens/backbone" in out.stdout  # 57 pipeline assets + 25 of the study
 
 
 def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):

@@ -144,6 +144,7 @@ def _study_env(tiny_env, monkeypatch):
     return markdown
 
 
+@pytest.mark.slow  # the whole study group in Dagster (~35 s): make test-slow, CI
 def test_study_group_in_dagster(tiny_env, monkeypatch):
     """The asset group `study` materializes in Dagster (in process here; `make study` runs the same
     group with the multiprocess study job, tested below as slow): one asset per method, each method's

@@ -37,13 +37,18 @@ def expected_graph(tasks_dir: Path) -> tuple[set[str], dict[str, set[str]], dict
         names = [t.name for t in load_catalog(tasks_dir, ds)]
         orders[ds] = names
         keys |= {f"{ds}/raw_logs", f"{ds}/interactions", f"{ds}/sequences", f"{ds}/backbone", f"{ds}/report"}
-        keys |= {f"{ds}/{role}_{n}" for n in names for role in ("task_data", "task_text", "eval")}
+        keys |= {f"{ds}/{role}_{n}" for n in names
+                 for role in ("task_data", "task_text", "eval", "predictions", "user_repr")}
         keys |= {f"{ds}/prompt_{n}" for n in names[1:]}
         for k, name in enumerate(names[1:], start=2):  # task order k = position in the catalog
             deps = {f"{ds}/backbone", f"{ds}/task_data_{name}"} | {f"{ds}/task_text_{n}" for n in names[:k]}
             if k >= 3:  # knowledge inheritance: p_k starts from the trained p_{k-1}
                 deps.add(f"{ds}/prompt_{names[k - 2]}")
             must_depend[f"{ds}/prompt_{name}"] = deps
+        for k, name in enumerate(names):  # a task's outputs read its model (T1: the backbone)
+            model = f"{ds}/backbone" if k == 0 else f"{ds}/prompt_{name}"
+            for role in ("predictions", "user_repr"):
+                must_depend[f"{ds}/{role}_{name}"] = {model, f"{ds}/task_data_{name}", f"{ds}/sequences"}
     return keys, must_depend, orders
 
 
@@ -57,6 +62,7 @@ metric: accuracy
 """
 
 
+@pytest.mark.slow  # a real dagster dev server (~45 s): make test-slow, CI
 def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
     tasks_dir = tmp_path / "tasks"
     shutil.copytree(REPO_ROOT / "tasks", tasks_dir)  # the shipped catalog, in a copy the test may extend
@@ -75,8 +81,8 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
             assert deps[f"study/{ds}_SeqFT"] == {f"study/{ds}_setup"}
             assert deps[f"study/{ds}_transfer"] == {f"study/{ds}_PCL"}
         assert deps["study/report"] == study - {"study/report"} - {f"study/{ds}_setup" for ds in orders}
-        for prompt, needed in must_depend.items():
-            assert needed <= deps[prompt], f"{prompt} lacks upstream {sorted(needed - deps[prompt])}"
+        for asset, needed in must_depend.items():
+            assert needed <= deps[asset], f"{asset} lacks upstream {sorted(needed - deps[asset])}"
         for ds, names in orders.items():  # p_2 starts random: no prompt upstream of the first prompt
             assert not any(d.startswith(f"{ds}/prompt_") for d in deps[f"{ds}/prompt_{names[1]}"])
             assert deps[f"{ds}/interactions"] == {f"{ds}/raw_logs"}
@@ -101,7 +107,8 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         client.reload_repository_location("assets.definitions")
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-        new = {f"movielens/{role}_T5_age" for role in ("task_data", "task_text", "prompt", "eval")}
+        new = {f"movielens/{role}_T5_age"
+               for role in ("task_data", "task_text", "prompt", "eval", "predictions", "user_repr")}
         assert {k for k in deps if not k.startswith("study/")} == keys | new
         assert f"movielens/prompt_{orders['movielens'][-1]}" in deps["movielens/prompt_T5_age"]
         assert "movielens/eval_T5_age" in deps["movielens/report"]

@@ -12,7 +12,6 @@ first users and, with --output (.parquet or .csv), written whole and atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,8 +20,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pcl_pipeline.errors import InputError
+from pcl_pipeline.errors import InputError, SettingsError
 from pcl_pipeline.serving.predictor import TaskPredictor
+from pcl_pipeline.settings import Settings
 from pcl_pipeline.store.files import atomic_path
 
 SHOWN_USERS = 5  # users printed on the terminal
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", default=os.environ.get("PCL_HOME", ".pcl"), help="the PCL_HOME (default $PCL_HOME)")
+    parser.add_argument("--home", type=Path, help="the PCL_HOME (default: $PCL_HOME, else .pcl)")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--task", required=True, help="a task name (T1's: the backbone's next items)")
     who = parser.add_mutually_exclusive_group(required=True)
@@ -111,13 +111,14 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.output is not None and args.output.suffix.lower() not in (".parquet", ".csv"):
             raise InputError(args.output, "unknown output type", value=args.output.suffix,
                              expected=".parquet or .csv")
-        predictor = TaskPredictor.open(args.home, args.dataset, args.task, device=args.device)
+        home = args.home or Settings.from_env().home
+        predictor = TaskPredictor.open(home, args.dataset, args.task, device=args.device)
         if args.input is not None:
             users, histories = histories_from_file(args.input)
         else:
             users, histories = histories_from_store(predictor, [u.strip() for u in args.users.split(",") if u.strip()])
         table = answer(predictor, users, histories, args.k)
-    except InputError as exc:
+    except (InputError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     shown = set(str(u) for u in users[:SHOWN_USERS])

@@ -62,6 +62,7 @@ class TaskPredictor:
         self.store, self.task, self.kind, self.device = store, task, kind, device
         self.backbone, backbone_manifest = store.load_backbone(device)
         self.t1 = backbone_manifest["task"]
+        self.manifest = backbone_manifest  # the scoring model's artifact (the task's, after T1)
         self.max_len = self.backbone.cfg.max_len
         t1_values = pq.read_table(store.task_data_paths(self.t1).vocab, columns=["idx", "value"])
         self.item_index = dict(zip(t1_values["value"].to_pylist(), t1_values["idx"].to_pylist()))
@@ -95,7 +96,13 @@ class TaskPredictor:
         if task not in available:
             raise InputError(store.root, f"no trained task {task!r} of {dataset}", field="task",
                              expected="one of " + ", ".join(available))
-        kind = "next_item" if task == available[0] else load_manifest(store.task_parts_paths(task))["kind"]
+        return cls.from_store(store, task, device)
+
+    @classmethod
+    def from_store(cls, store: DatasetStore, task: str, device: str | torch.device = "cpu") -> "TaskPredictor":
+        """The task `task` of a dataset's store (its backbone and, after T1, the task's parts stored)."""
+        kind = "next_item" if task == load_manifest(store.backbone_paths)["task"] \
+            else load_manifest(store.task_parts_paths(task))["kind"]
         return cls(store, task, kind, torch.device(device))
 
     @staticmethod
@@ -120,6 +127,16 @@ class TaskPredictor:
         empty = torch.tensor([not h for h in known_histories], dtype=torch.bool)
         return Encoded(seqs, known_histories, empty, unknown)
 
+    def encode_ids(self, histories: Sequence[Sequence[int]]) -> Encoded:
+        """Histories already in the backbone's item ids (the store's sequences): nothing unknown."""
+        seqs = torch.zeros(len(histories), self.max_len, dtype=torch.long)
+        known = [[int(i) for i in h if i > 0] for h in histories]
+        for row, history in enumerate(known):
+            tail = history[-self.max_len:]
+            if tail:
+                seqs[row, self.max_len - len(tail):] = torch.tensor(tail)
+        return Encoded(seqs, known, torch.tensor([not h for h in known], dtype=torch.bool), 0)
+
     def _batches(self, enc: Encoded):
         for start in range(0, len(enc.histories), BATCH):
             yield start, slice(start, start + BATCH)
@@ -141,13 +158,15 @@ class TaskPredictor:
         counts = torch.bincount(torch.from_numpy(train.astype(np.int64)), minlength=size).float()
         return counts if self.kind != "classification" else counts / counts.sum().clamp(min=1.0)
 
-    @torch.no_grad()
     def recommend(self, histories: Sequence[Iterable], k: int = 20) -> pa.Table:
         """Top-k items per history (item tasks and T1): row, rank (1..k), item_id, score, fallback."""
         if self.kind == "classification":
             raise InputError(self.task, "a classification task has no items to recommend", field="task",
                              expected="an item task or T1; predict() gives this task's class probabilities")
-        enc = self.encode(histories)
+        return self.recommend_encoded(self.encode(histories), k)
+
+    @torch.no_grad()
+    def recommend_encoded(self, enc: Encoded, k: int) -> pa.Table:
         out = {"row": [], "rank": [], "target": [], "score": [], "fallback": []}
         for start, part in self._batches(enc):
             scores = self._scores(enc.seqs[part])  # (B, V + 1)
@@ -175,23 +194,29 @@ class TaskPredictor:
                           "fallback": pa.array(out["fallback"], pa.bool_())})
         return self._with_counts(table, enc)
 
-    @torch.no_grad()
     def probabilities(self, histories: Sequence[Iterable]) -> tuple[torch.Tensor, Encoded]:
         """(B, C) class probabilities (classification tasks), the class prior for empty histories."""
         if self.kind != "classification":
             raise InputError(self.task, "an item task has no classes", field="task",
                              expected="a classification task; recommend() ranks this task's items")
         enc = self.encode(histories)
+        return self.probabilities_encoded(enc), enc
+
+    @torch.no_grad()
+    def probabilities_encoded(self, enc: Encoded) -> torch.Tensor:
         parts = []
         for _, part in self._batches(enc):
             probs = torch.softmax(self._scores(enc.seqs[part]), dim=1).cpu()
             parts.append(torch.where(enc.empty[part].unsqueeze(1), self.prior.unsqueeze(0), probs))
-        return (torch.cat(parts) if parts else torch.zeros(0, len(self.values))), enc
+        return torch.cat(parts) if parts else torch.zeros(0, len(self.values))
 
     def predict(self, histories: Sequence[Iterable]) -> pa.Table:
         """Per history: row, label (the original value of the most probable class), prob_<label>
         per class, fallback."""
         probs, enc = self.probabilities(histories)
+        return self.predict_table(probs, enc)
+
+    def predict_table(self, probs: torch.Tensor, enc: Encoded) -> pa.Table:
         labels = self.values.take(pa.array(probs.argmax(1).tolist() if len(probs) else [], pa.int64()))
         columns = {"row": pa.array(range(len(probs)), pa.int64()), "label": labels}
         for c, value in enumerate(self.values.to_pylist()):
@@ -199,20 +224,26 @@ class TaskPredictor:
         columns["fallback"] = pa.array(enc.empty.numpy(), pa.bool_())
         return self._with_counts(pa.table(columns), enc)
 
-    @torch.no_grad()
     def embed(self, histories: Sequence[Iterable]) -> np.ndarray:
         """(B, d) float32: the user representation the task's adapter reads (T1: the backbone's
         last-position state); an empty history gets the representation of an all-padding input."""
-        enc = self.encode(histories)
+        return self.embed_encoded(self.encode(histories))
+
+    @torch.no_grad()
+    def embed_encoded(self, enc: Encoded) -> np.ndarray:
         self.last_counts = {"unknown_item_ids": enc.unknown, "empty_histories": int(enc.empty.sum())}
         parts = []
         for _, part in self._batches(enc):
             seqs = enc.seqs[part].to(self.device)
             state = self.backbone.encode(seqs)[:, -1] if self.model is None else self.model.pooled(seqs)
             parts.append(state.float().cpu())
-        width = self.backbone.cfg.hidden if self.model is None or self.model.pool != "mean_last" \
-            else 2 * self.backbone.cfg.hidden
-        return (torch.cat(parts) if parts else torch.zeros(0, width)).numpy()
+        return (torch.cat(parts) if parts else torch.zeros(0, self.repr_width)).numpy()
+
+    @property
+    def repr_width(self) -> int:
+        """The width of embed()'s vectors."""
+        mean_last = self.model is not None and self.model.pool == "mean_last"
+        return (2 if mean_last else 1) * self.backbone.cfg.hidden
 
     def _with_counts(self, table: pa.Table, enc: Encoded) -> pa.Table:
         self.last_counts = {"unknown_item_ids": enc.unknown, "empty_histories": int(enc.empty.sum())}

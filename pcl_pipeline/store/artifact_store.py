@@ -19,6 +19,7 @@ Layout under PCL_HOME (unchanged since the first release, so an existing home ke
     <ds>/variants/<variant>/prompt/<task>.safetensors, <task>.json
     <ds>/variants/<variant>/eval/<task>.json, curves/<name>.png, checkpoints/<task>.pt, report.json
     <ds>/variants/<variant>/repr/<task>.parquet   user representations (the study's transfer experiment)
+    <ds>/variants/<variant>/outputs/predictions_<task>.parquet, user_repr_<task>.parquet   every user, per task
     reports/summary.json, summary.md
     .ledger/<key>.json                    which run wrote each asset (store/ledger.py)
     reports/study.json, study.md          the reproduction study (pcl_pipeline/study)
@@ -331,6 +332,15 @@ class DatasetStore:
     def save_reference(self, task: str, key: str, reference: dict) -> dict:
         write_json(self.reference_path(task), {"key": key, "reference": reference})
         return reference
+
+    def predictions_path(self, task: str) -> Path:
+        """Every user's answer from the task's model (the predictions_<task> asset)."""
+        return self.variant_dir / "outputs" / f"predictions_{task}.parquet"
+
+    def user_repr_output_path(self, task: str) -> Path:
+        """Every user's representation from the task's model, the one its adapter reads (the
+        user_repr_<task> asset; the study's transfer export is user_repr_path)."""
+        return self.variant_dir / "outputs" / f"user_repr_{task}.parquet"
 
     def user_repr_path(self, task: str) -> Path:
         """Users' representations from this variant's task model (user_idx, split, repr list<float>)."""
