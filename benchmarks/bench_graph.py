@@ -136,9 +136,8 @@ def main() -> None:
     print(f"add-task end to end: {added:.1f} s = {added / full:.2f} x the full run ({full:.1f} s, the baseline)")
     print(f"\n== a second make run right after the first (nothing stale) ==\n{again:.1f} s = "
           f"{100 * again / full:.1f}% of the first run ({full:.1f} s, the baseline)")
-    assert {s for s, _ in add_steps} == {"movielens__task_data_T5_age", "movielens__task_text_T5_age",
-                                         "movielens__prompt_T5_age", "movielens__eval_T5_age", "movielens__report",
-                                         "summary"}
+    assert {s for s, _ in add_steps} == {f"movielens__{role}_T5_age" for role in (
+        "task_data", "task_text", "prompt", "eval", "predictions", "user_repr")} | {"movielens__report", "summary"}
     assert instance.get_latest_materialization_event(AssetKey(["movielens", "eval_T5_age"])) is not None
     shutil.rmtree(tmp, ignore_errors=True)
 
