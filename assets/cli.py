@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pcl_pipeline.errors import InputError, SettingsError
-from pcl_pipeline.serving.cli import add_predict_arguments, run_predict
+from pcl_pipeline.commands import add_predict_arguments, run_predict
 from pcl_pipeline.settings import Settings, default_dagster_home
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.lock import LockHeld, home_lock

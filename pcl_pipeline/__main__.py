@@ -1,6 +1,6 @@
-"""`python -m pcl_pipeline predict ...`: the library's command line (no Dagster); see serving/cli.py."""
+"""`python -m pcl_pipeline predict ...`: the library's command line (no Dagster); see commands.py."""
 import sys
 
-from pcl_pipeline.serving.cli import main
+from pcl_pipeline.commands import main
 
 sys.exit(main())

@@ -103,7 +103,7 @@ def test_bad_requests_name_what_is_wrong(stored):
 
 
 def test_predict_command_reads_a_file_and_writes_the_whole_answer(stored, tmp_path, capsys):
-    from pcl_pipeline.serving.cli import main
+    from pcl_pipeline.commands import main
 
     home, store, t1, t2, _ = stored
     good = tmp_path / "histories.csv"
@@ -120,3 +120,25 @@ def test_predict_command_reads_a_file_and_writes_the_whole_answer(stored, tmp_pa
     assert main(["predict", "--home", str(home), "--dataset", "movielens", "--task", t2.name, "--input", str(bad),
                  "--output", str(other)]) == 2
     assert "bad.csv: missing column; field 'user_id'" in capsys.readouterr().err and not other.exists()
+
+
+def test_shards_of_every_user_add_up_to_the_whole(stored, tmp_path):
+    """N workers with --all-users --shard i/N write disjoint parts whose union is the full output."""
+    import duckdb
+
+    from pcl_pipeline.commands import main
+    from pcl_pipeline.stages.outputs import write_predictions
+
+    home, store, _, t2, _ = stored
+    whole = write_predictions(store, t2.name, 5, CPU, path=tmp_path / "whole.parquet")
+    for i in range(3):
+        assert main(["predict", "--home", str(home), "--dataset", "movielens", "--task", t2.name, "--all-users",
+                     "--shard", f"{i}/3", "--k", "5", "--output", str(tmp_path / f"part-{i}.parquet")]) == 0
+    parts = duckdb.execute(f"SELECT user_id, count(DISTINCT filename) FROM read_parquet('{tmp_path}/part-*.parquet', "
+                           "filename = true) GROUP BY user_id").fetchall()
+    assert all(n == 1 for _, n in parts) and len(parts) == whole["users"]  # each user in exactly one part
+    query = "SELECT * FROM read_parquet('{}') ORDER BY user_id, rank"
+    assert duckdb.execute(query.format(tmp_path / "part-*.parquet")).fetchall() == \
+        duckdb.execute(query.format(tmp_path / "whole.parquet")).fetchall()
+    assert main(["predict", "--home", str(home), "--dataset", "movielens", "--task", t2.name, "--all-users",
+                 "--shard", "3/3", "--output", str(tmp_path / "bad.parquet")]) == 2

@@ -1,4 +1,4 @@
-"""`python -m pcl_pipeline predict` (also `pcl predict`): score users with a stored task.
+"""The library's command line: `python -m pcl_pipeline predict` (also `pcl predict`) scores users with a stored task.
 
     python -m pcl_pipeline predict --dataset movielens --task T2_rate_4plus --users 1,2,3
     python -m pcl_pipeline predict --dataset movielens --task T4_gender --input histories.csv --output preds.parquet
@@ -8,6 +8,13 @@
 timestamp, else the file's order is the time order). Item tasks and T1 give the top --k items per
 user, classification tasks the class probabilities and the label. The answer is printed for the
 first users and, with --output (.parquet or .csv), written whole and atomically.
+
+--all-users scores every user of the store as the predictions_<task> / user_repr_<task> assets do
+(--what predictions or user_repr) into --output (.parquet), streamed in row groups; --shard I/N
+keeps the users whose CRC-32 of the user id is I mod N, so N workers, each with its own I, score
+disjoint parts that together are the whole (docs/deployment.md):
+
+    python -m pcl_pipeline predict --dataset movielens --task T2_rate_4plus --all-users --shard 3/8 --output part-3.parquet
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import torch
 
 from pcl_pipeline.errors import InputError, SettingsError
 from pcl_pipeline.serving.predictor import TaskPredictor
@@ -101,13 +109,50 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--users", help="comma-separated user ids of the store")
     who.add_argument("--input", type=Path, help="a .parquet or .csv file: user_id, item_id[, timestamp]")
+    who.add_argument("--all-users", action="store_true", help="every user of the store (as the assets), to --output")
+    parser.add_argument("--shard", help="with --all-users: I/N, this worker's part of the users (0 <= I < N)")
+    parser.add_argument("--what", choices=("predictions", "user_repr"), default="predictions",
+                        help="with --all-users: the task's answers or its user representations")
     parser.add_argument("--output", type=Path, help="write the whole answer here (.parquet or .csv)")
     parser.add_argument("--k", type=int, default=20, help="items per user (item tasks, T1)")
     parser.add_argument("--device", default="cpu")
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise InputError("--shard", "not a shard", value=text, expected="I/N with 0 <= I < N, e.g. 3/8")
+    return i, n
+
+
+def score_all_users(args: argparse.Namespace, home: Path) -> int:
+    """--all-users: the assets' computation for every user (or one shard) into --output."""
+    from pcl_pipeline.stages.outputs import write_predictions, write_user_repr
+
+    shard = parse_shard(args.shard)
+    if args.output is None or args.output.suffix.lower() != ".parquet":
+        raise InputError(args.output or "--output", "--all-users writes a Parquet file", field="--output",
+                         expected="a path ending in .parquet")
+    store = TaskPredictor.open(home, args.dataset, args.task, device="cpu").store  # checks dataset and task
+    device = torch.device(args.device)
+    out = write_predictions(store, args.task, args.k, device, shard=shard, path=args.output) \
+        if args.what == "predictions" else write_user_repr(store, args.task, device, shard=shard, path=args.output)
+    print(f"{args.dataset}/{args.task} {args.what}: {out['users']} users"
+          + (f" (shard {args.shard})" if shard else "") + f", {out['rows']} rows -> {args.output}")
+    return 0
+
+
 def run_predict(args: argparse.Namespace) -> int:
     try:
+        if args.shard is not None and not args.all_users:
+            raise InputError("--shard", "a shard is a part of every user", expected="--all-users with --shard")
+        if args.all_users:
+            return score_all_users(args, args.home or Settings.from_env().home)
         if args.output is not None and args.output.suffix.lower() not in (".parquet", ".csv"):
             raise InputError(args.output, "unknown output type", value=args.output.suffix,
                              expected=".parquet or .csv")
