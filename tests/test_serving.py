@@ -142,3 +142,23 @@ def test_shards_of_every_user_add_up_to_the_whole(stored, tmp_path):
         duckdb.execute(query.format(tmp_path / "whole.parquet")).fetchall()
     assert main(["predict", "--home", str(home), "--dataset", "movielens", "--task", t2.name, "--all-users",
                  "--shard", "3/3", "--output", str(tmp_path / "bad.parquet")]) == 2
+
+
+def test_the_user_repr_output_holds_what_the_models_forward_computes(stored, tmp_path):
+    """The user_repr_<task> asset's vectors (its stage function) are the task model's pooled state
+    for each user's input, here on T4's test users."""
+    import numpy as np
+
+    from pcl_pipeline.stages.outputs import write_user_repr
+
+    _, store, _, _, t4 = stored
+    out = write_user_repr(store, t4.name, CPU, path=tmp_path / "repr.parquet")
+    table = pq.read_table(out["path"]).to_pydict()
+    by_user = dict(zip(table["user_id"], table["repr"]))
+    ids = dict(zip(*pq.read_table(store.sequences, columns=["user_idx", "user_id"]).to_pydict().values()))
+    model, _ = store.load_task_model(t4.name, CPU)
+    test = store.task_data(t4, model.backbone.cfg.n_items, model.backbone.cfg.max_len).test
+    with torch.no_grad():
+        expected = model.pooled(test.inputs()).numpy()
+    got = np.array([by_user[ids[u]] for u in test.users.tolist()], dtype=np.float32)
+    assert out["width"] == expected.shape[1] and got == pytest.approx(expected, abs=1e-5)

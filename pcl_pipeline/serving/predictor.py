@@ -11,7 +11,8 @@ and a task, and score batches of histories given as original item ids, oldest fi
 
 A history is scored exactly as the evaluation scores a row: the model reads its last max_len
 known items; every item of the whole history is excluded from the ranking (when the task's items
-are the backbone's); ties keep the lower item index first. Item ids the backbone never saw are
+are the backbone's); equal scores keep the lower item index first (at the k-th place, which
+of several equal items makes the cut is torch.topk's choice). Item ids the backbone never saw are
 skipped and counted (`unknown_item_ids` in the table's metadata); a history with no known item
 gets the popularity ranking of the task's training targets (item tasks) or the class prior of
 its training labels, with `fallback` true. T1 (the backbone itself) recommends next items.
@@ -45,6 +46,15 @@ class Encoded:
     histories: list[list[int]]  # every known item of each history (what a ranking excludes)
     empty: torch.Tensor  # (B,) bool: no known item (the fallback answers)
     unknown: int  # item ids skipped: not in the backbone's vocabulary
+
+
+def _padded(histories: list[list[int]]) -> torch.Tensor:
+    """(B, H) long: the histories right-padded with 0 (H = the longest, at least 1)."""
+    out = torch.zeros(len(histories), max([1] + [len(h) for h in histories]), dtype=torch.long)
+    for row, history in enumerate(histories):
+        if history:
+            out[row, :len(history)] = torch.tensor(history)
+    return out
 
 
 def _typed(values: list[str]) -> pa.Array:
@@ -167,31 +177,35 @@ class TaskPredictor:
 
     @torch.no_grad()
     def recommend_encoded(self, enc: Encoded, k: int) -> pa.Table:
-        out = {"row": [], "rank": [], "target": [], "score": [], "fallback": []}
+        parts = []
         for start, part in self._batches(enc):
             scores = self._scores(enc.seqs[part])  # (B, V + 1)
             empty = enc.empty[part].to(scores.device)
             scores = torch.where(empty.unsqueeze(1), self.prior.to(scores.device).unsqueeze(0), scores)
+            if self.to_target is not None:  # every item of the whole history is excluded
+                history = _padded(enc.histories[part]).to(scores.device)  # (B, H), 0 = padding
+                scores.scatter_(1, self.to_target[history], float("-inf"))
             scores[:, 0] = float("-inf")  # padding is never an item
-            if self.to_target is not None:
-                for i, history in enumerate(enc.histories[part]):
-                    if history:
-                        scores[i, self.to_target[torch.tensor(history, device=scores.device)]] = float("-inf")
-                scores[:, 0] = float("-inf")
-            top_scores, top = torch.sort(scores, dim=1, descending=True, stable=True)
-            top_scores, top = top_scores[:, :k].cpu(), top[:, :k].cpu()
-            for i in range(top.shape[0]):
-                keep = torch.isfinite(top_scores[i])
-                n = int(keep.sum())
-                out["row"] += [start + i] * n
-                out["rank"] += list(range(1, n + 1))
-                out["target"] += top[i, keep].tolist()
-                out["score"] += top_scores[i, keep].tolist()
-                out["fallback"] += [bool(empty[i])] * n
-        items = self.values.take(pa.array([t - self.first_index for t in out["target"]], pa.int64()))
-        table = pa.table({"row": pa.array(out["row"], pa.int64()), "rank": pa.array(out["rank"], pa.int32()),
-                          "item_id": items, "score": pa.array(out["score"], pa.float32()),
-                          "fallback": pa.array(out["fallback"], pa.bool_())})
+            top_scores, top = torch.topk(scores, min(k, scores.shape[1]), dim=1)  # (B, k), best first
+            # equal scores in index order, whatever topk did with them (sort by index, then stably by score)
+            by_index = torch.argsort(top, dim=1)
+            top, top_scores = top.gather(1, by_index), top_scores.gather(1, by_index)
+            by_score = torch.sort(top_scores, dim=1, descending=True, stable=True).indices
+            top, top_scores = top.gather(1, by_score).cpu(), top_scores.gather(1, by_score).cpu()
+            keep = torch.isfinite(top_scores)  # an excluded item is never recommended: fewer than k left
+            shape = top.shape
+            parts.append({
+                "row": (torch.arange(shape[0]) + start).unsqueeze(1).expand(shape)[keep],
+                "rank": (torch.arange(shape[1]) + 1).unsqueeze(0).expand(shape)[keep],
+                "target": top[keep], "score": top_scores[keep],
+                "fallback": empty.cpu().unsqueeze(1).expand(shape)[keep]})
+        cat = {key: (torch.cat([p[key] for p in parts]) if parts else torch.zeros(0, dtype=torch.long))
+               for key in ("row", "rank", "target", "score", "fallback")}
+        items = self.values.take(pa.array((cat["target"] - self.first_index).numpy(), pa.int64()))
+        table = pa.table({"row": pa.array(cat["row"].numpy(), pa.int64()),
+                          "rank": pa.array(cat["rank"].numpy().astype("int32"), pa.int32()),
+                          "item_id": items, "score": pa.array(cat["score"].float().numpy(), pa.float32()),
+                          "fallback": pa.array(cat["fallback"].bool().numpy(), pa.bool_())})
         return self._with_counts(table, enc)
 
     def probabilities(self, histories: Sequence[Iterable]) -> tuple[torch.Tensor, Encoded]:
