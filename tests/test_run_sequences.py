@@ -126,6 +126,7 @@ def fresh_states(root: str, folder: str, names: str) -> None:
         (Path(root) / f"fresh-{name}.json").write_text(json.dumps(state), encoding="utf-8")
 
 
+@pytest.mark.slow  # ~90-115 s on 2 cores: make test-slow, which CI runs after make test
 def test_one_run_after_any_sequence_of_changes_equals_a_fresh_run(tmp_path, monkeypatch, capsys, request):
     folder = tmp_path / "real-movielens"  # real files in the official ML-1M format, not the embedded default's
     generate_movielens(folder, seed=7, scale=float(SCALE))
