@@ -83,8 +83,7 @@ def answer(predictor: TaskPredictor, users: list, histories: list[list], k: int)
 
 
 def write(table: pa.Table, path: Path) -> None:
-    if path.suffix.lower() not in (".parquet", ".csv"):
-        raise InputError(path, "unknown output type", value=path.suffix, expected=".parquet or .csv")
+    """The answer to `path` (.parquet, else .csv: run_predict checked the type before scoring)."""
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".parquet":
             pq.write_table(table, tmp)

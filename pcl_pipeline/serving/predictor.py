@@ -70,26 +70,29 @@ class TaskPredictor:
 
     def __init__(self, store: DatasetStore, task: str, kind: str, device: torch.device) -> None:
         self.store, self.task, self.kind, self.device = store, task, kind, device
-        self.backbone, backbone_manifest = store.load_backbone(device)
-        self.t1 = backbone_manifest["task"]
-        self.manifest = backbone_manifest  # the scoring model's artifact (the task's, after T1)
+        self.t1 = load_manifest(store.backbone_paths)["task"]
+        self.model = None
+        # the scoring model and its artifact's manifest: the backbone (T1), else the task's model
+        # around the backbone it loads itself (its encoder, for methods that train one)
+        if kind == "next_item":
+            self.backbone, self.manifest = store.load_backbone(device)
+        else:
+            self.model, self.manifest = store.load_task_model(task, device)
+            self.backbone = self.model.backbone
         self.max_len = self.backbone.cfg.max_len
         t1_values = pq.read_table(store.task_data_paths(self.t1).vocab, columns=["idx", "value"])
         self.item_index = dict(zip(t1_values["value"].to_pylist(), t1_values["idx"].to_pylist()))
-        self.model = None
         if kind == "next_item":
             values = t1_values
-            n = self.backbone.cfg.n_items
-            self.to_target = torch.arange(n + 1, device=device)  # the targets are the backbone's items
+            self.to_target = torch.arange(self.backbone.cfg.n_items + 1, device=device)  # targets = backbone items
         else:
-            self.model, self.manifest = store.load_task_model(task, device)
             vocab = store.task_data_paths(task).vocab
             values = pq.read_table(vocab, columns=["idx", "value"])
             _, to_target, _ = load_vocab(kind, vocab, self.backbone.cfg.n_items)
             self.to_target = to_target.to(device) if to_target is not None else None
-        order = np.argsort(values["idx"].to_numpy())
-        self.values = _typed([values["value"].to_pylist()[i] for i in order])  # by target index (from 0 or 1)
-        self.first_index = int(values["idx"].to_numpy().min()) if len(values) else 0
+        values = values.sort_by("idx")
+        self.values = _typed(values["value"].to_pylist())  # by target index (from 0 or 1)
+        self.first_index = int(values["idx"][0].as_py()) if len(values) else 0
         self.prior = self._prior()
 
     @classmethod
@@ -245,7 +248,7 @@ class TaskPredictor:
 
     @torch.no_grad()
     def embed_encoded(self, enc: Encoded) -> np.ndarray:
-        self.last_counts = {"unknown_item_ids": enc.unknown, "empty_histories": int(enc.empty.sum())}
+        self._count(enc)
         parts = []
         for _, part in self._batches(enc):
             seqs = enc.seqs[part].to(self.device)
@@ -259,6 +262,10 @@ class TaskPredictor:
         mean_last = self.model is not None and self.model.pool == "mean_last"
         return (2 if mean_last else 1) * self.backbone.cfg.hidden
 
-    def _with_counts(self, table: pa.Table, enc: Encoded) -> pa.Table:
+    def _count(self, enc: Encoded) -> None:
+        """What the last call met: item ids skipped as unknown, histories that fell back."""
         self.last_counts = {"unknown_item_ids": enc.unknown, "empty_histories": int(enc.empty.sum())}
+
+    def _with_counts(self, table: pa.Table, enc: Encoded) -> pa.Table:
+        self._count(enc)
         return table.replace_schema_metadata({k: str(v) for k, v in self.last_counts.items()})
