@@ -7,6 +7,7 @@ from assets.metadata import curve, epoch_logger, flat_metrics, metrics_table
 from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages.backbone import train_backbone
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
@@ -37,10 +38,9 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""
         data = store.dataset(ds)
         device = torch_device.pipeline_device()
-        trained = train_backbone(data, t1, seed=experiment.seed, device=device,
-                                 on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs),
-                                 processes=torch_device.ddp_processes, backend=torch_device.ddp_backend,
-                                 acceleration=torch_device.get_acceleration(device))
+        ctx = TrainContext(seed=experiment.seed, device=device, acceleration=torch_device.get_acceleration(device),
+                           on_epoch=epoch_logger(context, "valid ndcg@10", t1.backbone_params.epochs))
+        trained = train_backbone(data, t1, ctx, processes=torch_device.ddp_processes, backend=torch_device.ddp_backend)
         data.save_curve("backbone", trained.curve_png)
         manifest = data.save_backbone(trained.model, trained.manifest)
         test = manifest["test"]

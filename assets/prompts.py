@@ -10,6 +10,7 @@ from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.prompt import previous_prompt_task, train_prompt
 from pcl_pipeline.store.files import fingerprint
+from pcl_pipeline.training.context import TrainContext
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
@@ -54,9 +55,9 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
         else:
             lineage["init_from"] = MetadataValue.text("none: p_2 starts random (N(0, 0.02^2))")
         device = torch_device.pipeline_device()
-        trained = train_prompt(data, now, seed=experiment.seed, device=device, init_from=init_from,
-                               on_epoch=epoch_logger(context, f"valid {task.metric}", task.task_params.epochs),
-                               acceleration=torch_device.get_acceleration(device))
+        ctx = TrainContext(seed=experiment.seed, device=device, acceleration=torch_device.get_acceleration(device),
+                           on_epoch=epoch_logger(context, f"valid {task.metric}", task.task_params.epochs))
+        trained = train_prompt(data, now, ctx, init_from=init_from)
         data.save_curve(task.name, trained.curve_png)
         manifest = data.save_task_parts(task.name, trained.model, trained.manifest)
         return MaterializeResult(

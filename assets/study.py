@@ -18,7 +18,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 
 from assets import keys
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.methods.registry import METHODS, get_method
+from pcl_pipeline.study.methods.registry import METHODS, get_method
 from pcl_pipeline.study.report import render_markdown, verdicts, write_study
 from pcl_pipeline.study.run import (
     not_applicable,

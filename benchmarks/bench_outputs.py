@@ -29,6 +29,7 @@ from pcl_pipeline.serving import TaskPredictor
 from pcl_pipeline.settings import DATASETS
 from pcl_pipeline.stages.outputs import write_predictions, write_user_repr
 from pcl_pipeline.store.artifact_store import ArtifactStore
+from pcl_pipeline.training.context import TrainContext
 
 
 def build_store(home: Path, scale: float, epochs: int) -> Path:
@@ -58,9 +59,9 @@ def build_store(home: Path, scale: float, epochs: int) -> Path:
     for task in (t1, t4):
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
     cpu = torch.device("cpu")
-    trained = train_backbone(store, t1, seed=0, device=cpu)
+    trained = train_backbone(store, t1, TrainContext(seed=0, device=cpu))
     store.save_backbone(trained.model, trained.manifest)
-    task = train_prompt(store, [t1, t4], seed=0, device=cpu, init_from=None)
+    task = train_prompt(store, [t1, t4], TrainContext(seed=0, device=cpu), init_from=None)
     store.save_task_parts(t4.name, task.model, task.manifest)
     print(f"built a MovieLens store at scale {scale:g} ({trained.manifest['train_sequences']:,} T1 training "
           f"sequences; T1 and {t4.name} trained {epochs} epoch(s)) in {time.perf_counter() - t0:.0f} s")

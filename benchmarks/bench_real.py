@@ -31,6 +31,7 @@ from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.study.run import prepare_seed, run_chain
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.text_encoder import MiniLMEncoder, RandomTextEncoder
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.pretrain import pretrain_backbone
 
 CPU = torch.device("cpu")  # the T1-recipe comparison and the defaults; --device moves the catalog run
@@ -42,7 +43,7 @@ def run_catalog(home: Path, dataset: str, tasks: list[TaskSpec], data: Path | No
     store = ArtifactStore(home).dataset(dataset)
     prepare_seed(store, tasks, data, seed, encoder, scale)
     t0 = time.perf_counter()
-    backbone = train_backbone(store, tasks[0], seed=seed, device=device)
+    backbone = train_backbone(store, tasks[0], TrainContext(seed=seed, device=device))
     store.save_backbone(backbone.model, backbone.manifest)
     chain = run_chain(store, tasks, seed, device)
     epochs = {tasks[0].name: (backbone.manifest["best_epoch"], backbone.manifest["epochs_run"])}
@@ -59,7 +60,8 @@ def t1_recipes(home: Path, t1: TaskSpec, data: Path, seed: int) -> dict:
     out = {}
     for loss in ("ce", "bce"):
         params = BackboneParams(**{**whole.hyperparameters, "loss": loss})
-        model, fit = pretrain_backbone(next_item, params, seed=seed, device=CPU, fingerprint=f"bench-{loss}-{seed}")
+        model, fit = pretrain_backbone(next_item, params, TrainContext(seed=seed, device=CPU,
+                                                                         fingerprint=f"bench-{loss}-{seed}"))
         result = evaluate_next_item(model, next_item, CPU)
         out[loss] = {"metrics": result["metrics"], "popularity": result["baselines"],
                      "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run}

@@ -31,6 +31,7 @@ from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.text_encoder import RandomTextEncoder
 from pcl_pipeline.training.acceleration import Acceleration
+from pcl_pipeline.training.context import TrainContext
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
         for t in tasks:
             store.save_task_text(embed_task(t, RandomTextEncoder(), "random"))
     if k > 0 and not store.backbone_paths.tensors.exists():
-        backbone = train_backbone(store, tasks[0], seed=args.seed, device=device)
+        backbone = train_backbone(store, tasks[0], TrainContext(seed=args.seed, device=device))
         store.save_backbone(backbone.model, backbone.manifest)
     runs = [("catalog", Acceleration(enabled=False))]
     runs += [(f"recipe x{f}", Acceleration(enabled=True, batch_multiplier=int(f))) for f in args.factors.split(",")]
@@ -61,11 +62,12 @@ def main() -> None:
     for name, acceleration in runs:
         t0 = time.perf_counter()
         if k == 0:  # the backbone under this recipe, evaluated on T1's test split by train_backbone
-            manifest = train_backbone(store, task, seed=args.seed, device=device, acceleration=acceleration).manifest
+            manifest = train_backbone(store, task, TrainContext(seed=args.seed, device=device,
+                                                                acceleration=acceleration)).manifest
             valid, test = manifest["best_valid_ndcg@10"], manifest["test"]["metrics"]["ndcg@10"]
         else:
-            trained = train_prompt(store, tasks[:k + 1], seed=args.seed, device=device, init_from=None,
-                                   acceleration=acceleration)
+            trained = train_prompt(store, tasks[:k + 1], TrainContext(seed=args.seed, device=device,
+                                                                      acceleration=acceleration), init_from=None)
             store.save_task_parts(task.name, trained.model, trained.manifest)
             test = evaluate_stored(store, task, tasks[0], device, with_reference=False)["metrics"][task.metric]
             manifest = trained.manifest

@@ -83,8 +83,9 @@ def steps_of(package: str, dataset: str, store, tasks, seed: int) -> dict:
 
     def optimizer(params, lr):
         if hasattr(loop, "make_optimizer"):
-            return loop.make_optimizer(params, loop.LoopConfig(epochs=1, patience=1, lr=lr, weight_decay=0.0,
-                                                                seed=seed, fingerprint="bench"))
+            fields = {"epochs": 1, "patience": 1, "lr": lr, "weight_decay": 0.0, "seed": seed, "fingerprint": "bench"}
+            known = loop.LoopConfig.__dataclass_fields__  # the run's identity left LoopConfig for TrainContext
+            return loop.make_optimizer(params, loop.LoopConfig(**{k: v for k, v in fields.items() if k in known}))
         return torch.optim.Adam(params, lr=lr)
 
     def step_fn(loss_of, params, lr):

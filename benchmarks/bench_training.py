@@ -23,6 +23,7 @@ from pcl_pipeline.model.pcl import build_task_model
 from pcl_pipeline.settings import default_tasks_dir
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.pretrain import pretrain_backbone
 from pcl_pipeline.training.prompt_tuning import tune_task
 
@@ -43,14 +44,15 @@ def bench(store: DatasetStore, tasks: list, device: torch.device, epochs: int, b
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    backbone, fit = pretrain_backbone(data, params, seed=0, device=device, fingerprint=f"bench-{device}")
+    backbone, fit = pretrain_backbone(data, params, TrainContext(seed=0, device=device, fingerprint=f"bench-{device}"))
     wall = time.perf_counter() - t0
     task_params = TaskParams(**{**t2.hyperparameters, "epochs": epochs, "patience": epochs, **size})
     task_data = store.task_data(t2, backbone.cfg.n_items, backbone.cfg.max_len)
     texts = torch.randn(2, 384)  # throughput only: the encoder's output values do not change the cost
     model = build_task_model(backbone, t2.kind, task_data.n_targets, task_params, texts, None)
     t1_wall = time.perf_counter()
-    tfit = tune_task(model, task_data, task_params, t2.metric, seed=0, device=device, fingerprint=f"bench-{device}")
+    tfit = tune_task(model, task_data, task_params, t2.metric, TrainContext(seed=0, device=device,
+                                                                             fingerprint=f"bench-{device}"))
     return {"device": f"{device}/{params.batch_size}", "backbone_seq_s": fit.throughput, "backbone_wall": wall,
             "backbone_valid_ndcg10": fit.best_score, "prompt_seq_s": tfit.throughput,
             "prompt_wall": time.perf_counter() - t1_wall, "train_sequences": len(data.train),

@@ -84,9 +84,6 @@ class TaskParams(_Strict):
     inherit_prompt: bool = True
     context_heads: int = Field(default=2, ge=1)  # heads of the contextual-prompt attention
     lr: float = Field(default=2e-3, gt=0)
-    # methods of the study that train the backbone with the task (FineAll, SinMo, SeqFT, MTL): its
-    # learning rate (None: lr); PCL never trains the backbone, so PCL ignores it
-    backbone_lr: float | None = Field(default=None, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=128, ge=1)
     epochs: int = Field(default=40, ge=1)

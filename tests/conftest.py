@@ -57,6 +57,7 @@ def trained_tiny_store(root: Path, n_tasks: int | None = None):
     from pcl_pipeline.catalog import load_catalog
     from pcl_pipeline.stages import data as stages
     from pcl_pipeline.stages.backbone import train_backbone
+    from pcl_pipeline.training.context import TrainContext
     from pcl_pipeline.stages.text import embed_task
     from pcl_pipeline.store.artifact_store import ArtifactStore
     from pcl_pipeline.text_encoder import RandomTextEncoder
@@ -66,6 +67,6 @@ def trained_tiny_store(root: Path, n_tasks: int | None = None):
     stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
     for task in tasks:
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
-    backbone = train_backbone(store, tasks[0], seed=0, device=torch.device("cpu"))
+    backbone = train_backbone(store, tasks[0], TrainContext(seed=0, device=torch.device("cpu")))
     store.save_backbone(backbone.model, backbone.manifest)
     return store, tasks

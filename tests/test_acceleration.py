@@ -12,7 +12,8 @@ from pcl_pipeline.catalog import BackboneParams
 from pcl_pipeline.data.splits import NextItemData, Split, left_pad
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.training.acceleration import OFF, Acceleration, resolve
-from pcl_pipeline.training.loop import LoopConfig, fit
+from pcl_pipeline.training.context import TrainContext
+from pcl_pipeline.training.loop import LoopConfig, Objective, fit
 from pcl_pipeline.training.pretrain import next_item_loss, pretrain_backbone
 
 CPU = torch.device("cpu")
@@ -80,10 +81,10 @@ def test_the_loop_reads_the_loss_once_per_epoch_not_once_per_step(monkeypatch):
     batches = [torch.randn(3) for _ in range(50)]
     monkeypatch.setattr(torch.Tensor, "item", counted_item)
     monkeypatch.setattr(torch.Tensor, "__bool__", counted_bool)
-    result = fit([weight], lambda x: (((weight - target + 0.01 * x) ** 2).sum(), 1), lambda g: batches,
-                 lambda: -float(((weight.detach() - target) ** 2).sum()), lambda: {"w": weight.detach()},
-                 lambda s: weight.data.copy_(s["w"]), LoopConfig(epochs=2, patience=5, lr=0.05, weight_decay=0.0,
-                                                                  seed=0, fingerprint="t"))
+    result = fit(Objective([weight], lambda x: (((weight - target + 0.01 * x) ** 2).sum(), 1), lambda g: batches,
+                           lambda: -float(((weight.detach() - target) ** 2).sum()), lambda: {"w": weight.detach()},
+                           lambda s: weight.data.copy_(s["w"])),
+                 LoopConfig(epochs=2, patience=5, lr=0.05, weight_decay=0.0), TrainContext(seed=0, fingerprint="t"))
     monkeypatch.undo()
     assert result.epochs_run == 2 and result.samples_seen == 100
     assert reads["item"] == 2 and reads["bool"] == 0  # 100 steps, 2 epochs: one read per epoch
@@ -109,8 +110,8 @@ def test_accelerated_pretraining_records_its_recipe_and_trains_like_the_catalog_
     data = _next_item_data(n_users=2048, n_items=30, seed=0)
     params = BackboneParams(hidden=16, blocks=1, heads=2, max_len=8, batch_size=32, epochs=4, patience=4,
                             warmup_epochs=0, decay_patience=None, max_decays=None, dropout=0.0)
-    _, plain = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="p")
-    _, fast = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="p", acceleration=resolve("on", CPU))
+    _, plain = pretrain_backbone(data, params, TrainContext(seed=0, fingerprint="p"))
+    _, fast = pretrain_backbone(data, params, TrainContext(seed=0, fingerprint="p", acceleration=resolve("on", CPU)))
     assert plain.recipe == {"batch_size": 32, "lr": params.lr, "warmup_epochs": 0, "batch_factor": 1}
     assert fast.recipe["batch_size"] == 32 * 4 and fast.recipe["warmup_epochs"] == 1  # 2048 rows: 16 steps at 128
     assert fast.samples_seen == plain.samples_seen  # the same rows per epoch, in 4x fewer steps
@@ -123,9 +124,9 @@ def test_compiled_loss_trains_like_the_eager_one():
     data = _next_item_data(n_users=600, n_items=30, seed=1)
     params = BackboneParams(hidden=16, blocks=1, heads=2, max_len=8, batch_size=32, epochs=2, patience=2,
                             warmup_epochs=0, decay_patience=None, max_decays=None, dropout=0.0)
-    _, eager = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="c", acceleration=resolve("on", CPU))
-    _, compiled = pretrain_backbone(data, params, seed=0, device=CPU, fingerprint="c",
-                                    acceleration=resolve("on", CPU, compile=True))
+    _, eager = pretrain_backbone(data, params, TrainContext(seed=0, fingerprint="c", acceleration=resolve("on", CPU)))
+    _, compiled = pretrain_backbone(data, params, TrainContext(seed=0, fingerprint="c",
+                                                               acceleration=resolve("on", CPU, compile=True)))
     assert resolve("off", CPU, compile=True).compile is False  # compile only with the recipe's static shapes
     for a, b in zip(eager.history, compiled.history):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["valid"] == pytest.approx(b["valid"], abs=1e-4)

@@ -18,7 +18,8 @@ from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.store import artifacts as artifacts_module
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
-from pcl_pipeline.training.loop import LoopConfig, fit
+from pcl_pipeline.training.context import TrainContext
+from pcl_pipeline.training.loop import LoopConfig, Objective, fit
 from tests.conftest import trained_tiny_store
 from tests.test_formats import ML1M_MOVIES, ML1M_USERS, ml1m, read_error
 
@@ -65,7 +66,7 @@ def tiny(tmp_path_factory):
     """The tiny movielens catalog's tables, texts and backbone, and its T2 trained and stored."""
     root = tmp_path_factory.mktemp("catalogue")
     store, tasks = trained_tiny_store(root)
-    trained = train_prompt(store, tasks[:2], seed=0, device=CPU, init_from=None)
+    trained = train_prompt(store, tasks[:2], TrainContext(seed=0, device=CPU), init_from=None)
     store.save_task_parts(tasks[1].name, trained.model, trained.manifest)
     return {"store": store, "tasks": tasks, "root": root}
 
@@ -90,10 +91,10 @@ def test_a_label_column_missing_from_the_data_makes_the_task_not_applicable(tiny
 
 def test_a_nan_loss_stops_training_naming_the_epoch():
     weight = torch.nn.Parameter(torch.ones(1))
-    cfg = LoopConfig(epochs=3, patience=2, lr=0.1, weight_decay=0.0, seed=0, fingerprint="x")
+    cfg = LoopConfig(epochs=3, patience=2, lr=0.1, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match="training loss became nan at epoch 1"):
-        fit([weight], lambda batch: (weight.sum() * float("nan"), 1), lambda g: [0], lambda: 0.0,
-            lambda: {"w": weight.detach()}, lambda state: None, cfg)
+        fit(Objective([weight], lambda batch: (weight.sum() * float("nan"), 1), lambda g: [0], lambda: 0.0,
+                      lambda: {"w": weight.detach()}, lambda state: None), cfg, TrainContext(seed=0, fingerprint="x"))
 
 
 def test_a_nan_loss_fails_the_task_training_and_keeps_its_stored_artifact(tiny, monkeypatch):
@@ -107,7 +108,7 @@ def test_a_nan_loss_fails_the_task_training_and_keeps_its_stored_artifact(tiny, 
     real = tuning.task_loss
     monkeypatch.setattr(tuning, "task_loss", lambda *a, **k: (lambda x, y: real(*a, **k)(x, y) * float("nan")))
     with pytest.raises(FloatingPointError, match="training loss became nan at epoch 1"):
-        train_prompt(store, tasks[:2], seed=0, device=CPU, init_from=None)
+        train_prompt(store, tasks[:2], TrainContext(seed=0, device=CPU), init_from=None)
     assert (paths.tensors.read_bytes(), paths.manifest.read_bytes()) == before
     store.load_task_model(tasks[1].name, CPU)
 
@@ -128,7 +129,7 @@ def test_an_artifact_trained_on_another_backbone_is_refused(tiny):
         (other.root / name).symlink_to(store.root / name)
     for name in ("interactions.parquet", "sequences.parquet"):
         (other.root / name).symlink_to(store.root / name)
-    retrained = train_backbone(other, tasks[0], seed=1, device=CPU)  # another seed: another backbone
+    retrained = train_backbone(other, tasks[0], TrainContext(seed=1, device=CPU))  # another seed: another backbone
     other.save_backbone(retrained.model, retrained.manifest)
     stored = store.task_parts_paths(tasks[1].name)
     target = other.task_parts_paths(tasks[1].name)
@@ -176,7 +177,7 @@ def test_a_checkpoint_planted_in_pcl_home_is_never_executed(tiny, tmp_path):
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     with open(checkpoint, "wb") as f:
         pickle.dump({"fingerprint": "x", "payload": _Planted()}, f)
-    trained = train_prompt(store, tasks[:3], seed=0, device=CPU, init_from=None)
+    trained = train_prompt(store, tasks[:3], TrainContext(seed=0, device=CPU), init_from=None)
     assert not os.path.exists(marker), "the planted checkpoint ran code"
     assert trained.manifest["epochs_run"] >= 1
     rejected = checkpoint.with_name(checkpoint.name + ".rejected")

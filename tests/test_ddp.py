@@ -13,6 +13,7 @@ from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.training.loop import seed_everything
+from pcl_pipeline.training.context import TrainContext
 from tests.conftest import write_tiny_catalog
 
 CPU = torch.device("cpu")
@@ -29,8 +30,8 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     store = ArtifactStore(tmp_path / "home").dataset("movielens")
     stages.prepare_tables(duckdb.connect(), store, tasks, None, seed=0, scale=0.3)
 
-    one = train_backbone(store, tasks[0], seed=0, device=CPU)
-    two = train_backbone(store, tasks[0], seed=0, device=CPU, processes=2, backend="gloo")
+    one = train_backbone(store, tasks[0], TrainContext(seed=0, device=CPU))
+    two = train_backbone(store, tasks[0], TrainContext(seed=0, device=CPU), processes=2, backend="gloo")
     assert two.manifest["processes"] == 2 and two.manifest["epochs_run"] == one.manifest["epochs_run"]
     gaps = {k: (v - two.model.state_dict()[k]).abs().max().item() for k, v in one.model.state_dict().items()}
     assert max(gaps.values()) < 1e-4, sorted(gaps.items(), key=lambda kv: -kv[1])[:3]

@@ -9,6 +9,7 @@ from pcl_pipeline.stages.evaluate import evaluate_task
 from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.store.artifacts import load_artifact, save_artifact
+from pcl_pipeline.training.context import TrainContext
 from tests.conftest import trained_tiny_store
 
 CPU = torch.device("cpu")
@@ -20,7 +21,7 @@ def learned(tmp_path_factory):
     store, tasks = trained_tiny_store(tmp_path_factory.mktemp("forgetting"), 3)
     records = [evaluate_task(store, tasks[:1], CPU)]
     for k in (1, 2):
-        trained = train_prompt(store, tasks[:k + 1], seed=0, device=CPU, init_from=None)
+        trained = train_prompt(store, tasks[:k + 1], TrainContext(seed=0, device=CPU), init_from=None)
         store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
         records.append(evaluate_task(store, tasks[:k + 1], CPU))
     return store, tasks, records

@@ -1,6 +1,8 @@
 """Import rules: the library never imports Dagster or the app on top of it (assets/, resources/:
 the composition root and the CLI live in assets/); stage modules never import each other;
-training may use evaluation but not the reverse; only the settings module reads the environment."""
+training may use evaluation but not the reverse; the core (everything but pcl_pipeline/study)
+never imports the study or its methods, which plug in through pcl_pipeline/recipe.py; only the
+settings module reads the environment."""
 from __future__ import annotations
 
 import ast
@@ -69,6 +71,16 @@ def evaluation_offenders(root: Path) -> list[str]:
             for name in sorted(_modules(path)) if name.startswith("pcl_pipeline.training")]
 
 
+def core_offenders(root: Path) -> list[str]:
+    """Core modules (store, stages, model, training, data, evaluation, serving, ...: all of
+    pcl_pipeline but pcl_pipeline/study) that import the study or a method: a method is a plug-in
+    (pcl_pipeline/recipe.py's TaskRecipe), so adding one touches only the study's methods package."""
+    study = root / "pcl_pipeline" / "study"
+    return [f"{path.relative_to(root)} imports {name}"
+            for path in sorted((root / "pcl_pipeline").rglob("*.py")) if study not in path.parents
+            for name in sorted(_modules(path)) if name.startswith("pcl_pipeline.study")]
+
+
 def environ_offenders(root: Path) -> list[str]:
     """Product modules other than pcl_pipeline/settings.py that read or write the environment."""
     offenders = []
@@ -94,13 +106,18 @@ def test_evaluation_does_not_import_training():
     assert evaluation_offenders(REPO) == []
 
 
+def test_the_core_never_imports_the_study_or_a_method():
+    assert core_offenders(REPO) == []
+
+
 def test_only_the_settings_module_reads_the_environment():
     assert environ_offenders(REPO) == []
 
 
 def test_the_rules_catch_violations(tmp_path):
     """Each rule fails on a planted violation (a check that cannot fail proves nothing)."""
-    for folder in ("pcl_pipeline/stages", "pcl_pipeline/evaluation", "assets", "resources"):
+    for folder in ("pcl_pipeline/stages", "pcl_pipeline/evaluation", "pcl_pipeline/store", "pcl_pipeline/study",
+                   "assets", "resources"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "pcl_pipeline" / "stages" / "report.py").write_text("from pcl_pipeline.stages.evaluate import x\n")
     (tmp_path / "pcl_pipeline" / "evaluation" / "protocol.py").write_text("from pcl_pipeline.training import loop\n")
@@ -108,10 +125,16 @@ def test_the_rules_catch_violations(tmp_path):
     (tmp_path / "resources" / "x.py").write_text("from os import getenv\n")
     (tmp_path / "pcl_pipeline" / "__main__.py").write_text("from assets.cli import main\n")
     (tmp_path / "pcl_pipeline" / "definitions.py").write_text("import dagster\n")
+    (tmp_path / "pcl_pipeline" / "store" / "artifact_store.py").write_text(
+        "from pcl_pipeline.study.methods.registry import get_method\n")
+    (tmp_path / "pcl_pipeline" / "study" / "run.py").write_text("from pcl_pipeline.study.methods import base\n")
     assert stage_offenders(tmp_path) == ["pcl_pipeline/stages/report.py imports pcl_pipeline.stages.evaluate",
                                          "pcl_pipeline/stages/report.py imports pcl_pipeline.stages.evaluate.x"]
     assert evaluation_offenders(tmp_path) == ["pcl_pipeline/evaluation/protocol.py imports pcl_pipeline.training",
                                               "pcl_pipeline/evaluation/protocol.py imports pcl_pipeline.training.loop"]
     assert environ_offenders(tmp_path) == ["assets/automation.py:2", "resources/x.py:1"]
+    assert core_offenders(tmp_path) == [
+        "pcl_pipeline/store/artifact_store.py imports pcl_pipeline.study.methods.registry",
+        "pcl_pipeline/store/artifact_store.py imports pcl_pipeline.study.methods.registry.get_method"]
     assert library_offenders(tmp_path) == ["pcl_pipeline/__main__.py: ['assets']",
                                            "pcl_pipeline/definitions.py: ['dagster']"]

@@ -9,17 +9,19 @@ import torch
 
 from pcl_pipeline.catalog import TaskParams, load_catalog
 from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_ranking
-from pcl_pipeline.methods import base as method_base
-from pcl_pipeline.methods.registry import METHODS, get_method
+from pcl_pipeline import recipe as core_recipe
+from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.registry import METHODS, get_method
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.evaluate import evaluate_task
-from pcl_pipeline.stages.prompt import train_joint, train_prompt
+from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.files import file_sha256
 from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
+from pcl_pipeline.training.context import TrainContext
 from tests.conftest import write_tiny_catalog
 
 CPU = torch.device("cpu")
@@ -50,16 +52,16 @@ def study(tmp_path_factory):
     for task in tasks:
         # the stored texts stand in for MiniLM's: another encoder than the random-text ablation's
         default.save_task_text(embed_task(task, RandomTextEncoder(seed=1), "stand-in"))
-    backbone = train_backbone(default, tasks[0], seed=0, device=CPU)
+    backbone = train_backbone(default, tasks[0], TrainContext(seed=0, device=CPU))
     default.save_backbone(backbone.model, backbone.manifest)
-    trained = train_prompt(default, tasks[:2], seed=0, device=CPU, init_from=None)
+    trained = train_prompt(default, tasks[:2], TrainContext(seed=0, device=CPU), init_from=None)
     default.save_task_parts(tasks[1].name, trained.model, trained.manifest)
     default.save_eval(tasks[1].name, evaluate_task(default, tasks[:2], CPU))
     default_before = _snapshot(default.variant_dir)
     backbone_before = _snapshot(default.root / "backbone")
 
     built = []  # every model as built, before training: (prompt weight at init)
-    original_build = method_base.build_task_model
+    original_build = core_recipe.build_task_model
 
     def spy(*args, **kwargs):
         model = original_build(*args, **kwargs)
@@ -68,14 +70,15 @@ def study(tmp_path_factory):
 
     runs = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(method_base, "build_task_model", spy)
+        mp.setattr(core_recipe, "build_task_model", spy)
         for name in NAMES:
             method = get_method(name)
             store = home.dataset("movielens", method.variant)
             records, per_task = [evaluate_task(store, tasks[:1], CPU)], {}
             for k in range(1, len(tasks)):
                 built.clear()
-                result = train_prompt(store, tasks[:k + 1], seed=0, device=CPU, init_from=None, method=method)
+                result = train_prompt(store, tasks[:k + 1], TrainContext(seed=0, device=CPU), init_from=None,
+                                      recipe=method)
                 model = result.model
                 trainable = {id(p) for p in model.trainable_parameters()}
                 per_task[tasks[k].name] = {
@@ -87,16 +90,16 @@ def study(tmp_path_factory):
                     "in_memory": _metrics_in_memory(model, store, tasks[k]),
                     "manifest": store.save_task_parts(tasks[k].name, model, result.manifest),
                 }
-                records.append(evaluate_task(store, tasks[:k + 1], CPU))
+                records.append(evaluate_task(store, tasks[:k + 1], CPU, method))
                 store.save_eval(tasks[k].name, records[-1])
             runs[name] = {"store": store, "records": records, "tasks": per_task}
     mtl = get_method("MTL")
     store = home.dataset("movielens", mtl.variant)
-    joint = train_joint(store, tasks, seed=0, device=CPU, method=mtl)
+    joint = mtl.train_all(store, tasks, TrainContext(seed=0, device=CPU))
     per_task = {t.manifest["task"]: {"model": t.model, "in_memory": _metrics_in_memory(t.model, store, task),
                                      "manifest": store.save_task_parts(task.name, t.model, t.manifest)}
                 for t, task in zip(joint, tasks[1:])}
-    records = [evaluate_task(store, tasks[:k + 1], CPU) for k in range(len(tasks))]
+    records = [evaluate_task(store, tasks[:k + 1], CPU, mtl) for k in range(len(tasks))]
     runs["MTL"] = {"store": store, "records": records, "tasks": per_task}
     return {"tasks": tasks, "home": home, "default": default, "runs": runs, "default_before": default_before,
             "backbone_before": backbone_before}
@@ -197,8 +200,8 @@ def test_the_catalog_default_and_the_backbone_are_untouched(study):
 
 def test_a_baseline_refuses_the_default_variant(study):
     with pytest.raises(ValueError, match="method-Adapter"):
-        train_prompt(study["default"], study["tasks"][:2], seed=0, device=CPU, init_from=None,
-                     method=get_method("Adapter"))
+        train_prompt(study["default"], study["tasks"][:2], TrainContext(seed=0, device=CPU), init_from=None,
+                     recipe=get_method("Adapter"))
 
 
 def test_seqft_carries_one_encoder_and_forgets(study):
@@ -212,7 +215,7 @@ def test_seqft_carries_one_encoder_and_forgets(study):
     assert report["forgetting"]["max_abs_change"] > 0.0
     assert report["forgetting"]["matrix"][3][0] == report["forgetting"]["matrix"][0][0]  # T1: the stored backbone
     # T2's head is now scored with the encoder T4 left (the current one), not its own
-    model, manifest = run["store"].load_task_model(tasks[1].name, CPU)
+    model, manifest = get_method("SeqFT").load_for_scoring(run["store"], tasks[1].name, CPU)
     last, _ = run["store"].load_task_tensors(tasks[-1].name)
     own, _ = run["store"].load_task_tensors(tasks[1].name)
     assert manifest["encoder_from"] == tasks[-1].name
@@ -238,11 +241,28 @@ def test_mtl_trains_one_shared_backbone_jointly_and_reloads(study):
     for t, s in zip(tasks[1:], stored):
         assert {k.split(".")[0] for k in s} == {"adapter", "backbone", "texts"}, t.name
         manifest = run["tasks"][t.name]["manifest"]
-        selection = manifest["backbone_lr_selection"]
-        assert set(selection) == {str(lr) for lr in METHODS["MTL"].backbone_lr_grid}
-        assert selection[str(manifest["params"]["backbone_lr"])] == max(selection.values())
+        selection = manifest["candidate_selection"]
+        assert set(selection) == {f"backbone_lr={lr:g}" for lr in METHODS["MTL"].backbone_lr_grid}
+        assert selection[f"backbone_lr={manifest['candidate']['backbone_lr']:g}"] == max(selection.values())
         assert manifest["trained_with"] == [x.name for x in tasks[1:]]
     for k in range(1, len(tasks)):
         assert run["records"][k]["metrics"] == run["tasks"][tasks[k].name]["in_memory"], tasks[k].name
     assert build_report(tasks, run["records"], "embedded", run["store"].variant)["forgetting"]["max_abs_change"] == 0.0
     assert _snapshot(study["default"].root / "backbone") == study["backbone_before"]
+
+
+def test_a_method_defined_outside_the_core_plugs_in(study):
+    """A new method is one object (here defined in this test, as a study module would): trained
+    into its own variant, stored, reloaded and scored through the core (stages, store,
+    evaluation), which knows no method by name."""
+    short = Method("PCL-short-prompt", "PCL with a 2-position prompt", overrides={"prompt_len": 2})
+    store = study["home"].dataset("movielens", short.variant)
+    tasks = study["tasks"]
+    trained = train_prompt(store, tasks[:2], TrainContext(seed=0, device=CPU), init_from=None, recipe=short)
+    manifest = store.save_task_parts(tasks[1].name, trained.model, trained.manifest)
+    assert tuple(trained.model.prompt.weight.shape)[0] == 2 and manifest["method"] == short.name
+    assert manifest["config_hash"] != study["runs"]["PCL"]["tasks"][tasks[1].name]["manifest"]["config_hash"]
+    reloaded, _ = store.load_task_model(tasks[1].name, CPU)
+    assert tuple(reloaded.prompt.weight.shape)[0] == 2
+    record = evaluate_task(store, tasks[:2], CPU, short)
+    assert record["metrics"] == _metrics_in_memory(trained.model, store, tasks[1])

@@ -10,7 +10,8 @@ from pcl_pipeline.data.splits import Split, TaskData, left_pad
 from pcl_pipeline.model.pcl import build_task_model, count_parameters
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, save_artifact
-from pcl_pipeline.training.loop import LoopConfig, fit
+from pcl_pipeline.training.context import TrainContext
+from pcl_pipeline.training.loop import LoopConfig, Objective, fit
 from pcl_pipeline.training.pretrain import next_item_loss
 from pcl_pipeline.training.prompt_tuning import tune_task
 
@@ -44,7 +45,7 @@ def test_backbone_is_bit_identical_after_training_a_task(kind, n_targets):
     model = build_task_model(backbone, kind, data.n_targets, params, _texts(2), None)
     prompt_before = model.prompt.weight.detach().clone()
     metric = "ndcg@10" if kind == "item_rec" else "accuracy"
-    tune_task(model, data, params, metric, seed=0, device=torch.device("cpu"), fingerprint="t")
+    tune_task(model, data, params, metric, TrainContext(seed=0, fingerprint="t"))
     for key, value in backbone.state_dict().items():
         assert torch.equal(before[key], value), key
     assert all(not p.requires_grad for p in backbone.parameters())
@@ -137,10 +138,10 @@ def _regression_fit(checkpoint, stop_at: int | None = None, steps: list | None =
         if record["epoch"] == stop_at:
             raise _Stop  # raised before that epoch's checkpoint: the previous epoch's one remains
 
-    cfg = LoopConfig(**{"epochs": 4, "patience": 100, "lr": 0.05, "weight_decay": 0.0, "seed": 0, "fingerprint": "f",
-                        "checkpoint_seconds": 0.0, **schedule})
-    return fit(list(layer.parameters()), step, batches, validate, layer.state_dict, layer.load_state_dict, cfg,
-               checkpoint, on_epoch=on_epoch)
+    cfg = LoopConfig(**{"epochs": 4, "patience": 100, "lr": 0.05, "weight_decay": 0.0, "checkpoint_seconds": 0.0,
+                        **schedule})
+    return fit(Objective(list(layer.parameters()), step, batches, validate, layer.state_dict, layer.load_state_dict),
+               cfg, TrainContext(seed=0, fingerprint="f", checkpoint=checkpoint, on_epoch=on_epoch))
 
 
 def _assert_resumed(caplog, ckpt, steps: list, epochs_left: int) -> None:
@@ -191,10 +192,9 @@ def _scripted_fit(scores: list[float], **schedule):
     """The loop on a model that never changes, validated by a script: the schedule alone acts."""
     weight = torch.nn.Parameter(torch.zeros(1))
     it = iter(scores)
-    cfg = LoopConfig(**{"epochs": len(scores), "patience": 100, "lr": 0.1, "weight_decay": 0.0, "seed": 0,
-                        "fingerprint": "s", **schedule})
-    return fit([weight], lambda _: ((weight * 0).sum(), 1), lambda g: [None], lambda: next(it),
-               lambda: {"w": weight.detach()}, lambda s: None, cfg)
+    cfg = LoopConfig(**{"epochs": len(scores), "patience": 100, "lr": 0.1, "weight_decay": 0.0, **schedule})
+    return fit(Objective([weight], lambda _: ((weight * 0).sum(), 1), lambda g: [None], lambda: next(it),
+                         lambda: {"w": weight.detach()}, lambda s: None), cfg, TrainContext(seed=0, fingerprint="s"))
 
 
 def test_schedule_warms_up_halves_on_plateau_and_stops_when_converged():
@@ -267,11 +267,11 @@ def test_a_task_trains_to_the_same_artifact_whatever_ran_before(tmp_path):
     for task in tasks[:2]:
         store.save_task_text(embed_task(task, RandomTextEncoder(), "random"))
     cpu = torch.device("cpu")
-    backbone = train_backbone(store, tasks[0], seed=0, device=cpu)
+    backbone = train_backbone(store, tasks[0], TrainContext(seed=0, device=cpu))
     store.save_backbone(backbone.model, backbone.manifest)
 
     def train_and_save() -> str:
-        trained = train_prompt(store, tasks[:2], seed=0, device=cpu, init_from=None)
+        trained = train_prompt(store, tasks[:2], TrainContext(seed=0, device=cpu), init_from=None)
         return store.save_task_parts(tasks[1].name, trained.model, trained.manifest)["sha256"]
 
     first = train_and_save()

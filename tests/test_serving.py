@@ -12,6 +12,7 @@ from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.serving import TaskPredictor
 from pcl_pipeline.stages.evaluate import evaluate_stored
 from pcl_pipeline.stages.prompt import train_prompt
+from pcl_pipeline.training.context import TrainContext
 from tests.conftest import trained_tiny_store
 
 CPU = torch.device("cpu")
@@ -24,7 +25,7 @@ def stored(tmp_path_factory):
     store, tasks = trained_tiny_store(root)
     t1, t2, t4 = tasks[0], tasks[1], tasks[3]
     for task in (t2, t4):
-        trained = train_prompt(store, [t1, task], seed=0, device=CPU, init_from=None)
+        trained = train_prompt(store, [t1, task], TrainContext(seed=0, device=CPU), init_from=None)
         store.save_task_parts(task.name, trained.model, trained.manifest)
     return root / "home", store, t1, t2, t4
 

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from pcl_pipeline.errors import SettingsError
-from pcl_pipeline.methods.registry import METHODS
+from pcl_pipeline.study.methods.registry import METHODS
 from pcl_pipeline.settings import Settings
 from pcl_pipeline.study.report import CLAIMS, write_study
 from pcl_pipeline.study.run import order_variant, run_study, study_orders

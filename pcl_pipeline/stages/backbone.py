@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 from pcl_pipeline.catalog import TaskSpec
@@ -13,7 +11,8 @@ from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import fingerprint
-from pcl_pipeline.training.acceleration import Acceleration, resolve
+from pcl_pipeline.training.acceleration import resolve
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.distributed import launch
 from pcl_pipeline.training.pretrain import pretrain_backbone
 
@@ -25,14 +24,14 @@ class TrainedBackbone:
     curve_png: bytes  # loss and validation NDCG@10 per epoch
 
 
-def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torch.device,
-                   on_epoch: Callable[[dict], None] | None = None, processes: int = 1,
-                   backend: str = "auto", acceleration: Acceleration | None = None) -> TrainedBackbone:
+def train_backbone(store: DatasetStore, t1: TaskSpec, ctx: TrainContext, *, processes: int = 1,
+                   backend: str = "auto") -> TrainedBackbone:
     """Pretrain on T1's rows (resuming the store's checkpoint if one fits) and evaluate on test.
     processes > 1: data-parallel under torchrun (training/distributed.py), same global batch.
-    acceleration None: chosen from the device (training/acceleration.py; the DDP path uses the
-    catalog's batch as the global batch)."""
-    acceleration = acceleration or resolve("auto", device)
+    ctx.acceleration None: chosen from the device (training/acceleration.py; the DDP path uses
+    the catalog's batch as the global batch). The checkpoint and fingerprint are set here."""
+    seed, device = ctx.seed, ctx.device
+    acceleration = ctx.acceleration or resolve("auto", device)
     params = t1.backbone_params
     data = store.next_item_data(t1)
     data_version = store.task_data_version(t1.name)
@@ -45,19 +44,15 @@ def train_backbone(store: DatasetStore, t1: TaskSpec, *, seed: int, device: torc
         model.load_state_dict(fit.best_state)
         model.eval()
     else:
-        model, fit = pretrain_backbone(data, params, seed=seed, device=device,
-                                       fingerprint=fingerprint(config_hash, data_version),
-                                       checkpoint=store.backbone_checkpoint, on_epoch=on_epoch,
-                                       acceleration=acceleration)
+        model, fit = pretrain_backbone(data, params, ctx.replace(
+            fingerprint=fingerprint(config_hash, data_version), acceleration=acceleration,
+            checkpoint=store.backbone_checkpoint))
     evaluation = evaluate_next_item(model, data, device)
     manifest = {
         "asset": f"{store.dataset}/backbone", "task": t1.name, "init_from": None,
         "model_config": model.cfg.to_dict(), "params": params.model_dump(), "config_hash": config_hash,
         "seed": seed, "data_version": data_version, "device": str(device), "torch_threads": torch.get_num_threads(),
-        "processes": processes,
-        "recipe": fit.recipe,
-        "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stop_reason": fit.stop_reason, "best_valid_ndcg@10": fit.best_score,
-        "history": fit.history, "throughput_seq_per_s": fit.throughput,
+        "processes": processes, **fit.manifest_fields("ndcg@10"),
         "trainable_params": sum(p.numel() for p in model.parameters()),
         "train_sequences": len(data.train), "wall_seconds": time.perf_counter() - t0,
         "test": evaluation,

@@ -9,12 +9,14 @@ import torch
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.evaluation.protocol import evaluate_classification, evaluate_next_item, evaluate_ranking
 from pcl_pipeline.evaluation.reference import logistic_reference, reference_key
+from pcl_pipeline.recipe import PCL, TaskRecipe
 from pcl_pipeline.store.artifact_store import DatasetStore
 
 
 def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: torch.device,
-                    with_reference: bool = True) -> dict:
-    """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts).
+                    with_reference: bool = True, recipe: TaskRecipe = PCL) -> dict:
+    """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts),
+    loaded as `recipe` scores them now (recipe.load_for_scoring).
 
     Classification also gets the bag-of-items logistic-regression reference (with_reference),
     which depends on the data only, so the forgetting row leaves it out."""
@@ -23,7 +25,7 @@ def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: t
         model, manifest = store.load_backbone(device)
         result = evaluate_next_item(model, store.next_item_data(t1), device)
     else:
-        model, manifest = store.load_task_model(task.name, device)
+        model, manifest = recipe.load_for_scoring(store, task.name, device)
         data = store.task_data(task, model.backbone.cfg.n_items, model.backbone.cfg.max_len)
         if task.kind == "item_rec":
             result = evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, device)
@@ -51,13 +53,14 @@ def reference(store: DatasetStore, task: TaskSpec, data, n_items: int, seed: int
                                                                    data.n_targets, seed=seed))
 
 
-def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> dict:
+def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.device, recipe: TaskRecipe = PCL) -> dict:
     """The eval record of chain[-1] (task k, just learned), with `after_learning`: the metrics of
-    tasks 1..k-1 measured now from their stored artifacts (row k of the forgetting matrix)."""
+    tasks 1..k-1 measured now from their stored artifacts (row k of the forgetting matrix), as
+    `recipe` scores them."""
     t1 = chain[0]
-    record = evaluate_stored(store, chain[-1], t1, device)
+    record = evaluate_stored(store, chain[-1], t1, device, recipe=recipe)
     record["after_learning"] = {
-        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device, with_reference=False))["metrics"],
+        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device, False, recipe))["metrics"],
                        "artifact_sha256": r["artifact_sha256"]}
         for earlier in chain[:-1]
     }

@@ -39,11 +39,13 @@ import torch
 from pcl_pipeline.catalog import TaskParams, TaskSpec
 from pcl_pipeline.data.splits import NextItemData, TaskData, load_vocab
 from pcl_pipeline.data.task_data import StageInputs, TaskDataPaths
-from pcl_pipeline.methods.registry import DEFAULT_METHOD, get_method
-from pcl_pipeline.model.pcl import PCLTaskModel
+from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, load_manifest, save_artifact
 from pcl_pipeline.store.files import atomic_path, file_sha256, write_bytes, write_json, write_text
+
+# a stored task artifact without "architecture" in its manifest is PCL's (prompts, frozen backbone)
+PCL_ARCHITECTURE = {"prompt": True, "backbone_in_artifact": False}
 
 TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside a task's artifact
 DEFAULT_VARIANT = "default"
@@ -245,8 +247,9 @@ class DatasetStore:
         return load_artifact(self.task_parts_paths(task))
 
     def load_task_model(self, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
-        """Task k's stored parts around the stored backbone, checked strictly against the model shapes;
-        a method that trains the backbone stores it in the task's artifact, which is loaded too."""
+        """Task k's stored parts around the stored backbone, checked strictly against the model shapes.
+        The manifest's "architecture" says what the artifact holds (prompts; the backbone, for a
+        method that trained it, loaded from the artifact too), so any method's artifact loads here."""
         backbone, backbone_manifest = self.load_backbone(device)
         paths = self.task_parts_paths(task)
         manifest = load_manifest(paths)
@@ -254,28 +257,25 @@ class DatasetStore:
             raise ArtifactError(f"{paths.tensors}: trained on backbone {manifest['backbone']['sha256'][:12]}..., "
                                 f"but the stored backbone is {backbone_manifest['sha256'][:12]}...; "
                                 f"re-materialize this task's prompt asset")
-        params = TaskParams(**manifest["params"])
+        # fields of the params that no longer exist (backbone_lr, before methods kept their own knobs) are dropped
+        params = TaskParams(**{k: v for k, v in manifest["params"].items() if k in TaskParams.model_fields})
+        architecture = manifest.get("architecture", PCL_ARCHITECTURE)
         k = len(manifest["chain"])
         placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
         to_backbone = None  # the backbone's scores as the item adapter's prior: rebuilt from the vocabulary
         if manifest["kind"] == "item_rec":
             vocab = self.task_data_paths(task).vocab
             _, _, to_backbone = load_vocab("item_rec", vocab, backbone.cfg.n_items)
-        method = get_method(manifest.get("method", DEFAULT_METHOD))  # the model is rebuilt as its method builds it
-        model = method.build(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
-                             to_backbone=to_backbone)
+        model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
+                                 to_backbone, with_prompt=architecture["prompt"],
+                                 train_backbone=architecture["backbone_in_artifact"])
         expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
         expected[TEXTS_KEY] = tuple(placeholder.shape)
         tensors, manifest = load_artifact(paths, expected)
         model.texts = tensors.pop(TEXTS_KEY)
         model.load_state_dict(tensors, strict=False)
-        if method.backbone == "sequential":
-            # SeqFT keeps one encoder: every stored head is scored with the encoder of the task
-            # learned last in this variant (the current one), not the one it was trained with
-            current = self._last_learned_task()
-            manifest = {**manifest, "encoder_from": current}
-            if current != task:
-                model.backbone.load_state_dict(self.load_encoder(current, device).state_dict(), strict=True)
+        if architecture["backbone_in_artifact"]:
+            model.backbone.requires_grad_(False)  # loaded to be scored: nothing trains it any more
         return model.to(device).eval(), manifest
 
     def load_encoder(self, task: str, device: torch.device) -> SASRec:
@@ -287,7 +287,7 @@ class DatasetStore:
                                  strict=True)
         return backbone.requires_grad_(False).to(device).eval()
 
-    def _last_learned_task(self) -> str:
+    def last_learned_task(self) -> str:
         """The task of this variant with the highest order among the stored ones."""
         manifests = [load_manifest(self.task_parts_paths(p.stem))
                      for p in sorted((self.variant_dir / "prompt").glob("*.json"))]

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 from pcl_pipeline.plots import bar_chart_png, heatmap_png, lines_png
-from pcl_pipeline.methods.registry import METHODS
+from pcl_pipeline.study.methods.registry import METHODS
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.files import write_bytes
 

@@ -34,16 +34,20 @@ import duckdb
 import torch
 
 from pcl_pipeline.catalog import TaskSpec, load_catalog
-from pcl_pipeline.methods.registry import METHODS, get_method
+from pcl_pipeline.recipe import PCL as PCL_RECIPE
+from pcl_pipeline.recipe import Candidate
 from pcl_pipeline.stages import data as stages
 from pcl_pipeline.stages.backbone import train_backbone
 from pcl_pipeline.stages.evaluate import evaluate_task
-from pcl_pipeline.stages.prompt import train_joint, train_prompt
+from pcl_pipeline.stages.prompt import train_prompt
 from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetStore, variant_name
 from pcl_pipeline.store.artifacts import load_manifest
+from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.registry import METHODS, get_method
 from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
+from pcl_pipeline.training.context import TrainContext
 
 CPU = torch.device("cpu")
 STUDY_METHODS = tuple(METHODS)
@@ -70,25 +74,27 @@ def served_tasks(home: Path, dataset: str, tasks: list[TaskSpec], seed: int) -> 
     return stages.applicable_chain(seed_root(home, seed).dataset(dataset), tasks)
 
 
-def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: torch.device, method=None,
-              backbone_lrs: dict[str, tuple[float, ...]] | None = None) -> dict:
-    """T2..Tk of one method (PCL when None) into `store`'s variant: the eval records, the report,
-    the manifests of the stored task artifacts. backbone_lrs (task -> rates) replaces the
-    method's grid of backbone learning rates (the study fixes later seeds to the first seed's
-    choice). A jointly trained method (MTL) trains every task first, then evaluates them in order."""
-    backbone_lrs = backbone_lrs or {}
-    records, manifests = [evaluate_task(store, tasks[:1], device)], {}
-    if method is not None and method.backbone == "joint":
-        for trained in train_joint(store, tasks, seed=seed, device=device, method=method,
-                                   backbone_lrs=backbone_lrs.get(tasks[-1].name)):
-            manifests[trained.manifest["task"]] = store.save_task_parts(trained.manifest["task"], trained.model,
-                                                                        trained.manifest)
+def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: torch.device,
+              method: Method | None = None, candidates: dict[str, list[Candidate]] | None = None) -> dict:
+    """T2..Tk of one method (the pipeline's PCL when None) into `store`'s variant: the eval
+    records, the report, the manifests of the stored task artifacts. `candidates` (task -> the
+    settings to try) replaces the method's own (the study fixes later seeds to the first seed's
+    choice). A jointly trained method (MTL) trains every task first, then evaluates them in order;
+    every record is scored as the method scores stored tasks (SeqFT: with the current encoder)."""
+    candidates = candidates or {}
+    recipe = method or PCL_RECIPE
+    ctx = TrainContext(seed=seed, device=device)
+    records, manifests = [evaluate_task(store, tasks[:1], device, recipe)], {}
+    joint = method.train_all(store, tasks, ctx, candidates.get(tasks[-1].name)) if method is not None else None
+    for trained in joint or []:
+        manifests[trained.manifest["task"]] = store.save_task_parts(trained.manifest["task"], trained.model,
+                                                                    trained.manifest)
     for k in range(1, len(tasks)):
         if tasks[k].name not in manifests:
-            trained = train_prompt(store, tasks[:k + 1], seed=seed, device=device, init_from=None, method=method,
-                                   backbone_lrs=backbone_lrs.get(tasks[k].name))
+            trained = train_prompt(store, tasks[:k + 1], ctx, init_from=None, recipe=recipe,
+                                   candidates=candidates.get(tasks[k].name))
             manifests[tasks[k].name] = store.save_task_parts(tasks[k].name, trained.model, trained.manifest)
-        record = evaluate_task(store, tasks[:k + 1], device)
+        record = evaluate_task(store, tasks[:k + 1], device, recipe)
         store.save_eval(tasks[k].name, record)
         records.append(record)
     report = build_report(tasks, records, "study", store.variant)
@@ -96,10 +102,9 @@ def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: tor
     return {"records": records, "report": report, "manifests": manifests}
 
 
-def chosen_backbone_lrs(run: dict) -> dict[str, tuple[float, ...]]:
-    """task -> (the backbone learning rate its stored model trained with,), for methods that train it."""
-    return {task: (m["params"]["backbone_lr"],) for task, m in run["manifests"].items()
-            if m.get("backbone_lr_selection")}
+def chosen_candidates(run: dict) -> dict[str, list[Candidate]]:
+    """task -> [the setting its stored model was selected with], for the tasks that chose among several."""
+    return {task: [Candidate(m["candidate"])] for task, m in run["manifests"].items() if m.get("candidate_selection")}
 
 
 def stored_params(store: DatasetStore, tasks: list[TaskSpec], method_name: str, backbone_numel: int) -> int:
@@ -138,7 +143,7 @@ def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int
     for seed in seeds:
         shared = seed_root(home, seed).dataset(dataset)
         skipped = prepare_seed(shared, tasks, data, seed, encoder, scale)
-        backbone = train_backbone(shared, tasks[0], seed=seed, device=device)
+        backbone = train_backbone(shared, tasks[0], TrainContext(seed=seed, device=device))
         manifest = shared.save_backbone(backbone.model, backbone.manifest)
         out.append({"seed": seed, "backbone_sha256": manifest["sha256"], "backbone_seconds": manifest["wall_seconds"],
                     "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values()),
@@ -164,14 +169,14 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
         t0 = time.perf_counter()
         run = run_chain(store, served, seed, device, method, chosen)
         if chosen is None:
-            chosen = chosen_backbone_lrs(run)
+            chosen = chosen_candidates(run)
         seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
         if method.backbone != "scratch":
             seconds += backbone_manifest["wall_seconds"]
         numel = sum(math.prod(shape) for shape in backbone_manifest["tensors"].values())
         runs.append({"seed": seed, "records": run["records"], "report": run["report"],
                      "stored_params": stored_params(store, served, name, numel), "train_seconds": seconds,
-                     "backbone_lrs": {task: lrs[0] for task, lrs in chosen.items()}})
+                     "backbone_lrs": {task: c[0].backbone_lr for task, c in chosen.items()}})
         log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
     return runs
 

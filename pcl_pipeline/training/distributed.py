@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from pcl_pipeline.catalog import TaskSpec, load_task_file
 from pcl_pipeline.settings import child_environment, torchrun_process
 from pcl_pipeline.store.artifact_store import DEFAULT_VARIANT, ArtifactStore
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.loop import FitResult
 from pcl_pipeline.training.pretrain import Shard, pretrain_backbone
 
@@ -57,9 +58,9 @@ def worker(argv: list[str] | None = None) -> None:
         store = ArtifactStore(Path(args.home)).dataset(args.dataset, args.variant or DEFAULT_VARIANT)
         t1 = load_task_file(Path(args.task_file))
         data = store.next_item_data(t1)
-        model, fit = pretrain_backbone(data, t1.backbone_params, seed=args.seed, device=device,
-                                       fingerprint=args.fingerprint, checkpoint=store.backbone_checkpoint,
-                                       shard=Shard(rank, world))
+        ctx = TrainContext(seed=args.seed, device=device, fingerprint=args.fingerprint,
+                           checkpoint=store.backbone_checkpoint)
+        model, fit = pretrain_backbone(data, t1.backbone_params, ctx, shard=Shard(rank, world))
         if rank == 0:
             out = Path(args.out)
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},

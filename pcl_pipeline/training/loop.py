@@ -1,6 +1,8 @@
 """The one training loop: seeded, resumable from its checkpoint, early stopping on validation.
 
-Pretraining and prompt tuning differ only in the step and validation functions they pass in.
+Pretraining and prompt tuning differ only in the Objective they pass in (what trains, one step,
+one epoch's batches, validation); the run itself (seed, device, checkpoint, fingerprint,
+callbacks) is a TrainContext (training/context.py), the schedule a LoopConfig.
 """
 from __future__ import annotations
 
@@ -17,18 +19,18 @@ import numpy as np
 import torch
 
 from pcl_pipeline.store.files import atomic_path
+from pcl_pipeline.training.context import TrainContext
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LoopConfig:
+    """The schedule: how long, how fast, when to stop."""
     epochs: int  # upper bound on epochs
     patience: int  # stop after this many epochs without a better validation score
     lr: float
     weight_decay: float
-    seed: int
-    fingerprint: str  # identifies model + data + config; a checkpoint with another one is not resumed
     # validate the initial state too (epoch 0): a model that starts from what a frozen backbone
     # knows may already be the best, and training must then leave it as it was
     validate_initial: bool = False
@@ -56,6 +58,26 @@ class LoopConfig:
         return warm * self.decay_factor ** cuts
 
 
+@dataclass(frozen=True)
+class Objective:
+    """What a fit trains and how it measures it.
+
+    params: a list of parameters (all at the loop's lr) or of Adam parameter groups, a group's own
+    "lr" being its base rate (e.g. a backbone fine-tuned slower than a fresh head); the schedule
+    (warm-up, plateau cuts) scales every group's base rate alike. step(batch) returns (loss,
+    number of sequences in the batch); batches(generator) yields one epoch of batches in an order
+    drawn from `generator` (seeded per epoch, so a resumed run sees the same order); validate()
+    is the score model selection uses (higher is better: test data never reaches the loop);
+    get_state/set_state read and restore what the checkpoint and the best state hold.
+    """
+    params: list[torch.nn.Parameter] | list[dict]
+    step: Callable[[object], tuple[torch.Tensor, int]]
+    batches: Callable[[torch.Generator], Iterable[object]]
+    validate: Callable[[], float]
+    get_state: Callable[[], dict[str, torch.Tensor]]
+    set_state: Callable[[dict[str, torch.Tensor]], None]
+
+
 @dataclass
 class FitResult:
     best_state: dict[str, torch.Tensor]
@@ -76,6 +98,13 @@ class FitResult:
         """Training sequences per second over the epochs run in this process."""
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else float("nan")
 
+    def manifest_fields(self, selected_on: str) -> dict:
+        """What an artifact's manifest records about the fit that made it; `selected_on` names
+        the validation score model selection maximised (best_valid_<selected_on>)."""
+        return {"best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "stop_reason": self.stop_reason,
+                "selected_on": selected_on, f"best_valid_{selected_on}": self.best_score, "history": self.history,
+                "throughput_seq_per_s": self.throughput, "recipe": self.recipe}
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -83,38 +112,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(
-    params: list[torch.nn.Parameter] | list[dict],
-    step: Callable[[object], tuple[torch.Tensor, int]],
-    batches: Callable[[torch.Generator], Iterable[object]],
-    validate: Callable[[], float],
-    get_state: Callable[[], dict[str, torch.Tensor]],
-    set_state: Callable[[dict[str, torch.Tensor]], None],
-    cfg: LoopConfig,
-    checkpoint: Path | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
-    write_checkpoint: bool = True,
-) -> FitResult:
-    """Train `params` with Adam; after every epoch validate, keep the best state, checkpoint.
-
-    `params` is a list of parameters (all at cfg.lr) or of Adam parameter groups, a group's own
-    "lr" being its base rate (e.g. a backbone fine-tuned slower than a fresh head); the schedule
-    (warm-up, plateau cuts) scales every group's base rate alike.
-
-    step(batch) returns (loss, number of sequences in the batch); batches(generator) yields one
-    epoch of batches in an order drawn from `generator` (seeded per epoch, so a resumed run sees
-    the same order). Model selection uses `validate()` only: test data never reaches this loop.
-    write_checkpoint False reads a checkpoint but never writes or removes it (the other
-    processes of a data-parallel run; rank 0 writes).
-    """
-    seed_everything(cfg.seed)
-    optimizer = make_optimizer(params, cfg)
+def fit(objective: Objective, cfg: LoopConfig, ctx: TrainContext) -> FitResult:
+    """Train `objective.params` with Adam under `cfg`'s schedule; after every epoch validate, keep
+    the best state, and write ctx.checkpoint when cfg.checkpoint_seconds have passed since the
+    last one (a checkpoint of another ctx.fingerprint is not resumed)."""
+    seed_everything(ctx.seed)
+    get_state, set_state, validate = objective.get_state, objective.set_state, objective.validate
+    checkpoint = ctx.checkpoint
+    optimizer = make_optimizer(objective.params, cfg)
     result = FitResult(best_state=_clone(get_state()), best_score=float("-inf"), best_epoch=0)
     start_epoch = 1
     schedule = {"cuts": 0, "last_cut": 0}  # plateau cuts so far and the epoch of the last one
     saved = _read_checkpoint(checkpoint) if checkpoint is not None and checkpoint.exists() else None
     if saved is not None:
-        if saved.get("fingerprint") == cfg.fingerprint:
+        if saved.get("fingerprint") == ctx.fingerprint:
             set_state(saved["state"])
             optimizer.load_state_dict(saved["optimizer"])
             result.best_state, result.best_score = saved["best_state"], saved["best_score"]
@@ -143,12 +154,12 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
         t0 = time.perf_counter()
-        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(ctx.seed * 100_003 + epoch)
         # the epoch's loss is summed on the loss's device and read once at its end: no step waits
         # for the device (a GPU step is then queued while the previous one runs)
         total, n_batches = None, 0
-        for batch in batches(generator):
-            loss, n = step(batch)
+        for batch in objective.batches(generator):
+            loss, n = objective.step(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -175,14 +186,14 @@ def fit(
                 schedule = {"cuts": schedule["cuts"] + 1, "last_cut": epoch}
         log.info("epoch %d loss %.4f valid %.4f (best %.4f @ %d) lr %.2g %.1fs", epoch, record["loss"], score,
                  result.best_score, result.best_epoch, lr, record["seconds"])
-        if on_epoch is not None:
-            on_epoch(record)
-        if checkpoint is not None and write_checkpoint \
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(record)
+        if checkpoint is not None and ctx.write_checkpoint \
                 and time.perf_counter() - last_checkpoint >= cfg.checkpoint_seconds:
-            _save_checkpoint(checkpoint, cfg, epoch, get_state(), optimizer, result, schedule)
+            _save_checkpoint(checkpoint, cfg, ctx.fingerprint, epoch, get_state(), optimizer, result, schedule)
             last_checkpoint = time.perf_counter()
     set_state(result.best_state)
-    if checkpoint is not None and write_checkpoint and checkpoint.exists():
+    if checkpoint is not None and ctx.write_checkpoint and checkpoint.exists():
         checkpoint.unlink()  # finished: the artifact is the result; a checkpoint only serves an interrupted run
     return result
 
@@ -222,10 +233,10 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
-def _save_checkpoint(path: Path, cfg: LoopConfig, epoch: int, state: dict, optimizer: torch.optim.Optimizer,
-                     result: FitResult, schedule: dict) -> None:
+def _save_checkpoint(path: Path, cfg: LoopConfig, fingerprint: str, epoch: int, state: dict,
+                     optimizer: torch.optim.Optimizer, result: FitResult, schedule: dict) -> None:
     payload = {
-        "fingerprint": cfg.fingerprint, "config": asdict(cfg), "epoch": epoch, "state": _clone(state),
+        "fingerprint": fingerprint, "config": asdict(cfg), "epoch": epoch, "state": _clone(state),
         "optimizer": optimizer.state_dict(), "best_state": result.best_state, "best_score": result.best_score,
         "best_epoch": result.best_epoch, "history": result.history, "torch_rng": torch.get_rng_state(),
         "schedule": schedule, "stop_reason": result.stop_reason,

@@ -9,15 +9,13 @@ task's.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
-
 import torch
 
 from pcl_pipeline.catalog import TaskParams
 from pcl_pipeline.data.splits import TaskData
 from pcl_pipeline.model.pcl import PCLTaskModel
-from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
+from pcl_pipeline.training.context import TrainContext
+from pcl_pipeline.training.loop import FitResult, LoopConfig, Objective, fit, seed_everything
 from pcl_pipeline.training.prompt_tuning import task_loss, train_batches, validation_score
 
 
@@ -26,14 +24,14 @@ def relative_gain(score: float, initial: float) -> float:
     return (score - initial) / abs(initial) if initial != 0 else score - initial
 
 
-def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list[TaskParams], metrics: list[str], *,
-                 backbone_lr: float, seed: int, device: torch.device, fingerprint: str,
-                 checkpoint: Path | None = None, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list[TaskParams], metrics: list[str],
+                 backbone_lr: float, ctx: TrainContext) -> FitResult:
     """Train every model's parts and their one shared backbone together; keep the best state."""
     backbone = models[0].backbone
     if any(m.backbone is not backbone or not m.train_backbone for m in models):
         raise ValueError("joint training needs one trainable backbone shared by every task model")
-    seed_everything(seed)
+    device = ctx.device
+    seed_everything(ctx.seed)
     for model in models:
         model.to(device)
     losses = [task_loss(m, d, p, device) for m, d, p in zip(models, datas, params)]
@@ -80,9 +78,9 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
     groups.append({"params": list(backbone.parameters()), "lr": backbone_lr})
     first = params[0]
     loop = LoopConfig(epochs=first.epochs, patience=first.patience, lr=backbone_lr, weight_decay=first.weight_decay,
-                      seed=seed, fingerprint=fingerprint, validate_initial=True,
+                      validate_initial=True,
                       initial_score=0.0)  # the initial state's gain over itself: `initial` already measured it
-    result = fit(groups, step, batches, validate, get_state, set_state, loop, checkpoint, on_epoch)
+    result = fit(Objective(groups, step, batches, validate, get_state, set_state), loop, ctx)
     for model in models:
         model.eval()
     return result

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,9 +12,9 @@ from pcl_pipeline.data.splits import NextItemData, batch_indices
 from pcl_pipeline.evaluation.protocol import split_ranks
 from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
-from pcl_pipeline.training.acceleration import OFF, Acceleration
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.device import autocast
-from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
+from pcl_pipeline.training.loop import FitResult, LoopConfig, Objective, fit, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,7 @@ class Shard:
     world_size: int
 
 
-class _Objective(torch.nn.Module):
+class _DistributedLoss(torch.nn.Module):
     """The T1 loss as a module's forward, so DistributedDataParallel can sync its gradients."""
 
     def __init__(self, model: SASRec, params: BackboneParams) -> None:
@@ -99,10 +97,8 @@ def bce_next_item_loss(model: SASRec, seqs: torch.Tensor, generator: torch.Gener
         F.binary_cross_entropy_with_logits(neg.float(), torch.zeros_like(neg.float()))
 
 
-def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, device: torch.device,
-                      fingerprint: str, checkpoint: Path | None = None,
-                      on_epoch: Callable[[dict], None] | None = None,
-                      shard: Shard | None = None, acceleration: Acceleration = OFF) -> tuple[SASRec, FitResult]:
+def pretrain_backbone(data: NextItemData, params: BackboneParams, ctx: TrainContext,
+                      shard: Shard | None = None) -> tuple[SASRec, FitResult]:
     """Train SASRec on T1 and return the model with the best validation NDCG@10 (test untouched).
 
     With `shard` (torch.distributed initialised, e.g. under torchrun: training/distributed.py),
@@ -112,11 +108,12 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     gradients, so a step equals one process's step on the whole global batch. Every process
     validates the same (synchronised) model, so all stop alike; only rank 0 writes checkpoints.
 
-    `acceleration` (training/acceleration.py; on for CUDA by default) scales the batch, learning
+    ctx.acceleration (training/acceleration.py; on for CUDA by default) scales the batch, learning
     rate and warm-up together, keeps the training sequences on the device and uses the dense loss;
     the recipe used is FitResult.recipe.
     """
-    seed_everything(seed)
+    device, acceleration = ctx.device, ctx.applied_acceleration
+    seed_everything(ctx.seed)
     model = SASRec(SASRecConfig.build(data.n_items, params)).to(device)
     recipe = acceleration.scale(params.batch_size, params.lr, params.warmup_epochs, len(data.train))
     dense = acceleration.enabled
@@ -126,13 +123,13 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     if acceleration.compile and shard is None and params.loss == "ce":
         loss_of = torch.compile(loss_of, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
     train = acceleration.place(data.train, device)
-    objective = None
+    ddp = None
     if shard is not None:
         if params.loss != "ce":
             raise ValueError("data-parallel pretraining supports loss 'ce' (the default)")
         from torch.nn.parallel import DistributedDataParallel
 
-        objective = DistributedDataParallel(_Objective(model, params),
+        ddp = DistributedDataParallel(_DistributedLoss(model, params),
                                             device_ids=[device.index] if device.type == "cuda" else None)
 
     def batches(generator: torch.Generator):
@@ -144,10 +141,10 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
     def step(seqs: torch.Tensor) -> tuple[torch.Tensor, int]:
         model.train()
         with autocast(device):
-            if objective is not None:
+            if ddp is not None:
                 total = positions(seqs).to(device=device, dtype=torch.float32)
                 torch.distributed.all_reduce(total)
-                loss = objective(seqs) * shard.world_size / total.clamp(min=1.0)
+                loss = ddp(seqs) * shard.world_size / total.clamp(min=1.0)
             elif params.loss == "bce":
                 loss = bce_next_item_loss(model, seqs)
             else:
@@ -161,11 +158,12 @@ def pretrain_backbone(data: NextItemData, params: BackboneParams, *, seed: int, 
         return ranking_metrics(ranks)["ndcg@10"]
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=recipe.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=f"{fingerprint}:{recipe.key}",
-                      warmup_epochs=recipe.warmup_epochs, decay_patience=params.decay_patience,
-                      decay_factor=params.decay_factor, max_decays=params.max_decays)
-    result = fit(list(model.parameters()), step, batches, validate, model.state_dict, model.load_state_dict,
-                 loop, checkpoint, on_epoch, write_checkpoint=shard is None or shard.rank == 0)
+                      weight_decay=params.weight_decay, warmup_epochs=recipe.warmup_epochs,
+                      decay_patience=params.decay_patience, decay_factor=params.decay_factor,
+                      max_decays=params.max_decays)
+    objective = Objective(list(model.parameters()), step, batches, validate, model.state_dict, model.load_state_dict)
+    result = fit(objective, loop, ctx.with_fingerprint(recipe.key).replace(
+        write_checkpoint=ctx.write_checkpoint and (shard is None or shard.rank == 0)))
     model.eval()
     result.recipe = recipe.as_dict()
     return model, result

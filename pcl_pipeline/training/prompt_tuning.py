@@ -1,7 +1,6 @@
 """Tasks after T1: train only the prompt, the contextual module and the adapter."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -13,9 +12,9 @@ from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.evaluation.protocol import split_ranks, split_scores
 from pcl_pipeline.evaluation.ranking import ranking_metrics
 from pcl_pipeline.model.pcl import PCLTaskModel
-from pcl_pipeline.training.acceleration import OFF, Acceleration
+from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.device import autocast
-from pcl_pipeline.training.loop import FitResult, LoopConfig, fit, seed_everything
+from pcl_pipeline.training.loop import FitResult, LoopConfig, Objective, fit, seed_everything
 
 
 def validation_score(model: PCLTaskModel, data: TaskData, split: Split, metric: str, device: torch.device,
@@ -74,22 +73,23 @@ def train_batches(split: Split, batch_size: int, generator: torch.Generator, dev
         yield split.inputs(idx).to(device), split.targets[idx].to(device)
 
 
-def parameter_groups(model: PCLTaskModel, params: TaskParams, lr_factor: float = 1.0) -> list[dict]:
-    """The task's parts at params.lr; a backbone that trains at params.backbone_lr (None: params.lr),
-    scaled by lr_factor (a larger batch's learning-rate scaling)."""
+def parameter_groups(model: PCLTaskModel, params: TaskParams, lr_factor: float = 1.0,
+                     backbone_lr: float | None = None) -> list[dict]:
+    """The task's parts at params.lr; a backbone that trains (model.train_backbone) at backbone_lr
+    (None: params.lr), scaled by lr_factor (a larger batch's learning-rate scaling)."""
     groups = [{"params": model.part_parameters()}]
     if model.train_backbone:
-        groups.append({"params": list(model.backbone.parameters()),
-                       "lr": (params.backbone_lr or params.lr) * lr_factor})
+        groups.append({"params": list(model.backbone.parameters()), "lr": (backbone_lr or params.lr) * lr_factor})
     return groups
 
 
-def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, *, seed: int,
-              device: torch.device, fingerprint: str, checkpoint: Path | None = None,
-              on_epoch: Callable[[dict], None] | None = None, acceleration: Acceleration = OFF) -> FitResult:
-    """Train the task's parts (and the backbone, for methods that train it); keep the best
-    validation `metric`. `acceleration` as in pretrain_backbone (the recipe is FitResult.recipe)."""
-    seed_everything(seed)
+def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: str, ctx: TrainContext,
+              backbone_lr: float | None = None) -> FitResult:
+    """Train the task's parts (and the backbone at backbone_lr, for models that train it); keep
+    the best validation `metric`. ctx.acceleration as in pretrain_backbone (the recipe is
+    FitResult.recipe)."""
+    device, acceleration = ctx.device, ctx.applied_acceleration
+    seed_everything(ctx.seed)
     model.to(device)
     loss = task_loss(model, data, params, device)
     recipe = acceleration.scale(params.batch_size, params.lr, 0, len(data.train))
@@ -102,13 +102,14 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
         model.load_state_dict(state, strict=False)
 
     loop = LoopConfig(epochs=params.epochs, patience=params.patience, lr=recipe.lr,
-                      weight_decay=params.weight_decay, seed=seed, fingerprint=f"{fingerprint}:{recipe.key}",
+                      weight_decay=params.weight_decay,
                       validate_initial=data.kind == "item_rec" and model.item_prior is not None,
                       warmup_epochs=recipe.warmup_epochs)
-    result = fit(parameter_groups(model, params, recipe.lr_factor(params.lr)), step,
-                 lambda generator: train_batches(train, recipe.batch_size, generator, device),
-                 lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
-                 model.task_state, set_state, loop, checkpoint, on_epoch)
+    objective = Objective(parameter_groups(model, params, recipe.lr_factor(params.lr), backbone_lr), step,
+                          lambda generator: train_batches(train, recipe.batch_size, generator, device),
+                          lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
+                          model.task_state, set_state)
+    result = fit(objective, loop, ctx.with_fingerprint(recipe.key))
     model.eval()
     result.recipe = recipe.as_dict()
     return result

@@ -1,7 +1,9 @@
-"""A method of the study: which parts of the one task model train, which text encoder its task
-texts use, and which TaskParams it overrides. Every method shares the data, the splits, the one
-training loop (training.prompt_tuning.tune_task) and the evaluation; a new method is one small
-module plus its line in methods/registry.py."""
+"""A method of the study: a TaskRecipe (pcl_pipeline/recipe.py) described by a few fields:
+which parts of the one task model train, where the backbone it trains comes from, which text
+encoder its task texts use, which TaskParams it overrides, and the backbone learning rates it
+tries. Every method shares the data, the splits, the one training loop and the evaluation; a new
+method is one small module of this package plus its line in registry.py, and nothing in the core
+(store, stages, model, training) changes."""
 from __future__ import annotations
 
 import copy
@@ -10,25 +12,30 @@ from typing import Literal
 
 import torch
 
-from pcl_pipeline.catalog import TaskParams
-from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
+from pcl_pipeline.catalog import TaskParams, TaskSpec
+from pcl_pipeline.model.pcl import PCLTaskModel
 from pcl_pipeline.model.sasrec import SASRec
+from pcl_pipeline.recipe import Architecture, Candidate, TaskRecipe
+from pcl_pipeline.store.artifact_store import DatasetStore
+from pcl_pipeline.store.files import text_sha256
+from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
 
 # What a task's backbone is: the stored pretrained one, frozen and shared ("frozen"); a copy of it
 # fine-tuned with the task ("finetune"); a fresh SASRec of the same architecture trained from
 # scratch on the task ("scratch"); one encoder fine-tuned on the tasks in sequence ("sequential":
 # task k starts from the encoder left by task k-1, and every stored head is scored with the
-# current encoder); one copy of it fine-tuned jointly on all tasks after T1 with a head per task
-# ("joint": MTL, not continual: it needs every task at once). All but "frozen" store the
-# backbone in each task's artifact.
+# current encoder: methods/full.py); one copy of it fine-tuned jointly on all tasks after T1 with a
+# head per task ("joint": MTL, not continual: it needs every task at once: methods/mtl.py). All
+# but "frozen" store the backbone in each task's artifact.
 BackboneMode = Literal["frozen", "finetune", "scratch", "sequential", "joint"]
 # Where a task's description embeddings come from: the dataset's stored task_text embeddings
 # (MiniLM in the pipeline), or the random text encoder (the random-task-embedding ablation).
 TextEncoderKind = Literal["stored", "random"]
+DEFAULT_METHOD = "PCL"
 
 
 @dataclass(frozen=True)
-class Method:
+class Method(TaskRecipe):
     name: str
     summary: str  # one line: what trains
     backbone: BackboneMode = "frozen"
@@ -44,6 +51,18 @@ class Method:
         """The store variant holding this method's task artifacts and evals (apart from the catalog's)."""
         return f"method-{self.name}"
 
+    @property
+    def required_variant(self) -> str:
+        return self.variant
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(prompt=self.prompt, backbone_in_artifact=self.trains_backbone)
+
+    @property
+    def trains_backbone(self) -> bool:
+        return self.backbone != "frozen"
+
     def trains(self, params: TaskParams) -> tuple[str, ...]:
         """The parts that train on a task with these (overridden) params, named as the prefixes
         of the task model's state_dict keys."""
@@ -51,17 +70,24 @@ class Method:
         if self.prompt and params.lam > 0:
             parts += ("context",)
         parts += ("adapter",)
-        if self.backbone != "frozen":
+        if self.trains_backbone:
             parts += ("backbone",)
         return parts
-
-    @property
-    def trains_backbone(self) -> bool:
-        return self.backbone != "frozen"
 
     def task_params(self, params: TaskParams) -> TaskParams:
         """The task's catalog params with this method's overrides (validated again)."""
         return TaskParams(**{**params.model_dump(), **self.overrides})
+
+    def candidates(self, params: TaskParams) -> list[Candidate]:
+        """One model per backbone learning rate of the grid (the backbone at the task's lr without one)."""
+        return [Candidate({"backbone_lr": lr}) for lr in self.backbone_lr_grid] or [Candidate()]
+
+    def texts(self, store: DatasetStore, chain: list[TaskSpec]) -> tuple[torch.Tensor, dict[str, str]]:
+        if self.text_encoder == "stored":
+            return store.load_texts(chain)
+        texts = [task_text(t) for t in chain]
+        vectors = torch.from_numpy(RandomTextEncoder().encode(texts))
+        return vectors, {t.name: "random:" + text_sha256(text) for t, text in zip(chain, texts)}
 
     def build(self, backbone: SASRec, kind: str, n_targets: int, params: TaskParams, texts: torch.Tensor,
               inherit_prompt: torch.Tensor | None, to_backbone: torch.Tensor | None = None) -> PCLTaskModel:
@@ -73,6 +99,16 @@ class Method:
             backbone = copy.deepcopy(backbone)
         elif self.backbone == "scratch":
             backbone = SASRec(backbone.cfg).to(backbone.item_emb.weight.device)
-        return build_task_model(backbone, kind, n_targets, params, texts,
-                                inherit_prompt if self.prompt else None, to_backbone,
-                                with_prompt=self.prompt, train_backbone=self.backbone != "frozen")
+        return super().build(backbone, kind, n_targets, params, texts, inherit_prompt if self.prompt else None,
+                             to_backbone)
+
+    def train_all(self, store: DatasetStore, chain: list[TaskSpec], ctx, candidates=None) -> list | None:
+        """Methods trained on every task at once (MTL) return the chain's trained tasks; None:
+        the chain is trained one task after another (stages.prompt.train_prompt)."""
+        return None
+
+    def config_parts(self, params: TaskParams) -> list:
+        """PCL's config hash as the pipeline's (the study's PCL artifacts equal the pipeline's);
+        every other method's adds its name."""
+        parts = super().config_parts(params)
+        return parts if self.name == DEFAULT_METHOD else parts + [self.name]

@@ -1,7 +1,7 @@
 """PCL and its ablations: frozen backbone, prompt (+ contextual module) and adapter per task."""
 from __future__ import annotations
 
-from pcl_pipeline.methods.base import Method
+from pcl_pipeline.study.methods.base import Method
 
 PCL = Method("PCL", "prompt + contextual module + adapter; p_k inherits p_{k-1} from k >= 3; backbone frozen")
 PCL_NO_CONTEXT = Method("PCL-no-context", "prompt + adapter (lam = 0: no contextual module); backbone frozen",

@@ -1,15 +1,15 @@
 """Every method of the study by name."""
 from __future__ import annotations
 
-from pcl_pipeline.methods.adapter import ADAPTER
-from pcl_pipeline.methods.base import Method
-from pcl_pipeline.methods.full import FINE_ALL, SEQ_FT, SIN_MO
-from pcl_pipeline.methods.mtl import MTL
-from pcl_pipeline.methods.pcl import PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT
+from pcl_pipeline.study.methods.adapter import ADAPTER
+from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.full import FINE_ALL, SEQ_FT, SIN_MO
+from pcl_pipeline.study.methods.mtl import MTL
+from pcl_pipeline.study.methods.pcl import PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT
 
 METHODS: dict[str, Method] = {m.name: m for m in (PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT,
                                                    ADAPTER, FINE_ALL, SIN_MO, SEQ_FT, MTL)}
-DEFAULT_METHOD = PCL.name
+DEFAULT_METHOD = PCL.name  # the pipeline's own recipe (pcl_pipeline/recipe.py), as a method of the study
 
 
 def get_method(name: str) -> Method:

@@ -1,0 +1,45 @@
+"""Baselines that train a whole SASRec with each task; each task's artifact holds the backbone
+as it was after that task. Their backbone learning rate is chosen per task on validation from
+backbone_lr_grid (from scratch: around the pretraining rate; fine-tuning: below it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.model.pcl import PCLTaskModel
+from pcl_pipeline.model.sasrec import SASRec
+from pcl_pipeline.recipe import Start
+from pcl_pipeline.store.artifact_store import DatasetStore
+from pcl_pipeline.study.methods.base import Method
+
+
+@dataclass(frozen=True)
+class SequentialFineTuning(Method):
+    """One encoder fine-tuned on the tasks in sequence: task k starts from the encoder task k-1
+    left, and every stored head is scored with the encoder of the task learned last (the current
+    one), not the one it was trained with; that is where its forgetting shows."""
+
+    def start(self, store: DatasetStore, chain: list[TaskSpec], backbone: SASRec, device: torch.device) -> Start:
+        if len(chain) < 3:
+            return Start(backbone, lineage={"encoder_from": None})
+        previous = chain[-2].name
+        sha = store.load_task_tensors(previous)[1]["sha256"]
+        return Start(store.load_encoder(previous, device), (sha,), {"encoder_from": previous})
+
+    def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
+        model, manifest = store.load_task_model(task, device)
+        current = store.last_learned_task()
+        if current != task:
+            model.backbone.load_state_dict(store.load_encoder(current, device).state_dict(), strict=True)
+        return model, {**manifest, "encoder_from": current}
+
+
+FINE_ALL = Method("FineAll", "a copy of the pretrained backbone fine-tuned fully with the task's adapter",
+                  backbone="finetune", prompt=False, backbone_lr_grid=(1e-4, 1e-3))
+SIN_MO = Method("SinMo", "a fresh SASRec (same architecture) trained from scratch with the task's adapter",
+                backbone="scratch", prompt=False, backbone_lr_grid=(1e-3, 3e-3))
+SEQ_FT = SequentialFineTuning(
+    "SeqFT", "one encoder fine-tuned on the tasks in sequence, a head per task; earlier heads are scored with "
+             "the current encoder (forgetting)", backbone="sequential", prompt=False, backbone_lr_grid=(1e-4, 1e-3))
