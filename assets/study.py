@@ -94,10 +94,10 @@ def orders_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
            code_version=STUDY_CODE_VERSION, kinds=KINDS)
     def task_orders(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
-        """PCL trained over every other order of the tasks after T1 (on the first order_seeds seeds)."""
+        """PCL trained over other orders of the tasks after T1: orders_per_seed on every seed, in turn."""
         study.use_threads()
-        runs = run_orders(Path(store.home), ds, Path(study.tasks_dir), study.seeds[:study.order_seeds],
-                          device=torch_device.get_device(), max_orders=study.max_orders, log=_log(context))
+        runs = run_orders(Path(store.home), ds, Path(study.tasks_dir), study.seeds, device=torch_device.get_device(),
+                          orders_per_seed=study.orders_per_seed, log=_log(context))
         path = store.store().save_study_part(ds, "task_orders", runs)
         return MaterializeResult(metadata={"orders": len(runs), "results": MetadataValue.path(str(path))})
 

@@ -13,8 +13,9 @@ class StudyResource(ConfigurableResource):
     tasks_dir: str  # the catalog (the task-order study reloads it in every order)
     seeds: list[int] = [0, 1, 2]  # PCL_STUDY_SEEDS
     workers: int = 2  # PCL_STUDY_WORKERS: study steps at once (the study job's max_concurrent)
-    order_seeds: int = 1  # the task-order study runs on the first this-many seeds
-    max_orders: Optional[int] = None  # at most this many non-catalog orders (None: every permutation)
+    # non-catalog task orders per seed, taken in turn from every permutation so that the seeds
+    # cover them all (None: every order on every seed); the order effect is judged over all seeds
+    orders_per_seed: Optional[int] = 1
     markdown: Optional[str] = None  # PCL_STUDY_MARKDOWN; None: $PCL_HOME/reports/study.md
 
     def use_threads(self) -> int:

@@ -27,7 +27,7 @@ def study(tmp_path_factory):
     tasks_dir = write_tiny_catalog(root / "tasks")
     home = root / "home"
     result = run_study(home, ["movielens"], tasks_dir, [0], encoder=RandomTextEncoder(seed=1), scale=0.3,
-                       max_orders=2, log=lambda line: None)
+                       orders_per_seed=2, log=lambda line: None)
     markdown = write_study(home, result, root / "docs" / "study.md")
     return {"study": result, "home": home, "markdown": markdown, "tasks_dir": tasks_dir}
 
@@ -39,24 +39,38 @@ def test_study_json_has_the_issue_shape(study):
     assert stored["sources"] == {"movielens": "embedded"}
     assert set(stored["datasets"]) == {"movielens"}
     ds = stored["datasets"]["movielens"]
-    assert set(ds) == {"methods", "order", "cold_start", "transfer", "baselines", "backbone_lrs", "not_applicable"}
+    assert set(ds) == {"methods", "order", "order_per_seed", "order_runs", "cold_start", "transfer", "baselines",
+                       "backbone_lrs", "not_applicable"}
     assert ds["not_applicable"] == {}
     assert set(ds["methods"]) == set(METHODS) and "MTL" in ds["methods"]
     for name, m in ds["methods"].items():
-        assert set(m) == {"tasks", "forgetting_max_abs_change", "forgetting_by_task", "stored_params",
+        assert set(m) == {"seeds", "tasks", "forgetting_max_abs_change", "forgetting_by_task", "stored_params",
                           "train_seconds"}, name
+        assert m["seeds"] == [0]
         assert sorted(m["tasks"]) == TASKS
         for task, row in m["tasks"].items():
-            assert set(row) == {"metric", "mean", "std", "per_seed"}
+            assert set(row) == {"metric", "mean", "std", "per_seed", "final_mean", "final_per_seed", "all_metrics",
+                                "n_test"}
+            assert set(row["all_metrics"]) == ({"accuracy", "macro_f1", "auc"} if task == "T4_gender"
+                                               else {"hr@10", "ndcg@10", "mrr@10"})
+            assert row["all_metrics"][row["metric"]] == row["mean"] and row["n_test"][0] > 0
             assert len(row["per_seed"]) == 1 and row["mean"] == row["per_seed"][0] and row["std"] == 0.0
             assert row["metric"] == ("accuracy" if task == "T4_gender" else "ndcg@10")
         assert isinstance(m["stored_params"], int) and m["stored_params"] > 0
         assert m["train_seconds"] > 0
-    assert set(ds["order"]) == set(TASKS) and all(v >= 0 for v in ds["order"].values())
+    # frozen-backbone methods score every task the same after the last one; SeqFT's earlier tasks change
+    assert all(row["final_per_seed"] == row["per_seed"] for row in ds["methods"]["PCL"]["tasks"].values())
+    assert ds["methods"]["SeqFT"]["tasks"]["T4_gender"]["final_per_seed"] == \
+        ds["methods"]["SeqFT"]["tasks"]["T4_gender"]["per_seed"]
+    # two orders on the one seed, signed changes paired with the catalog order of that seed
+    assert set(ds["order"]) == set(TASKS) and len(ds["order_runs"]) == 2 and set(ds["order_per_seed"]) == {"0"}
+    assert ds["order_per_seed"]["0"] == pytest.approx(sum(ds["order"].values()) / len(TASKS))
     assert set(ds["cold_start"]) == set(METHODS)
     for rows in ds["cold_start"].values():
         assert set(rows) <= {"T2_rate_4plus", "T3_rate_5"}
-    assert set(ds["transfer"]) == {"raw", "pcl", "curves"}
+        for row in rows.values():
+            assert set(row["per_seed"]) == set(row["n"]) == {"0"} and row["n"]["0"] > 0
+    assert set(ds["transfer"]) == {"raw", "pcl", "curves", "per_seed"}
     assert all(0.0 <= ds["transfer"][k] <= 1.0 for k in ("raw", "pcl"))
     for curve in ds["transfer"]["curves"].values():
         assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
@@ -122,7 +136,8 @@ def test_markdown_has_a_verdict_per_claim(study):
     for claim in CLAIMS:
         lines = [line for line in text.splitlines() if line.startswith(f"- **{claim}**:")]
         assert len(lines) == 1, claim
-        assert any(v in lines[0] for v in ("not reproduced", "reproduced", "not applicable"))
+        # one seed gives no interval: nothing can be decided but what is not applicable
+        assert any(f"**: {v}." in lines[0] for v in ("inconclusive", "not applicable")), lines[0]
     assert "raw inputs (bag of items)" in text
     assert "| SeqFT |" in text and "| MTL |" in text and "## movielens" in text
     assert "| *trivial: majority / popularity* |" in text and "| *bag-of-items logistic regression* |" in text
@@ -221,7 +236,7 @@ def test_a_task_the_data_cannot_serve_is_marked_and_the_study_goes_on(tmp_path):
             spec["label"]["column"] = "income"
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     result = run_study(tmp_path / "home", ["movielens"], tasks_dir, [0], ["PCL"], encoder=RandomTextEncoder(seed=1),
-                       scale=0.3, max_orders=1, log=lambda line: None)
+                       scale=0.3, orders_per_seed=1, log=lambda line: None)
     ml = result["datasets"]["movielens"]
     assert ml["not_applicable"] == {"T4_gender": "column 'income' is not in table 'users'"}
     assert list(ml["methods"]["PCL"]["tasks"]) == ["T2_rate_4plus", "T3_rate_5"]

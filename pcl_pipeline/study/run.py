@@ -6,21 +6,28 @@ over permutations of the tasks after T1 (the task-order study).
 Per seed the study lives in its own home, <home>/study/seed-<seed>/ (a seed fixes the user split,
 the tie hash and training). The result has exactly the shape that study/report.py renders:
 
-    {"seeds": [...], "sources": {ds: source}, "datasets": {ds: {"methods": {method: {"tasks": {task:
-     {"metric", "mean", "std", "per_seed"}}, "forgetting_max_abs_change", "forgetting_by_task",
-     "stored_params", "train_seconds"}}, "order": {task: mean_rel_change}, "cold_start": {method:
-     {task: mean}}, "transfer": {"raw": acc, "pcl": acc, "curves"} | None, "baselines",
-     "backbone_lrs"}}}
+    {"seeds": [...], "sources": {ds: source}, "datasets": {ds: {"methods": {method: {"seeds": [...],
+     "tasks": {task: {"metric", "mean", "std", "per_seed", "final_mean", "final_per_seed"}},
+     "forgetting_max_abs_change", "forgetting_by_task", "stored_params", "train_seconds"}},
+     "order": {task: mean signed rel. change}, "order_per_seed": {seed: mean signed rel. change},
+     "order_runs": [{"seed", "order"}], "cold_start": {method: {task: {"mean", "per_seed", "n"}}},
+     "transfer": {"raw": acc, "pcl": acc, "per_seed", "curves"} | None, "baselines",
+     "backbone_lrs", "not_applicable"}}}
 
+per_seed lists follow the method's "seeds"; final_per_seed is the task scored again after the
+last task was learned (where SeqFT's forgetting shows; equal to per_seed for the others).
 stored_params counts the tensor elements a method stores (all its task artifacts, without the
 task-text embeddings, plus the shared backbone once for frozen-backbone methods; FineAll, SinMo
 and SeqFT store a backbone in every task artifact and are counted as stored; MTL's artifacts
 share one backbone, counted once). train_seconds sums
 the task manifests' wall_seconds, plus the backbone's for the methods that start from it (all
-but SinMo). The order study reports, per task, the mean over seeds and non-catalog orders of
-|metric(order) - metric(catalog)| / metric(catalog). "transfer" (study/transfer.py): test accuracy of
-the same MLP on the last classification task (T4) from raw inputs (bag of items) and from PCL's
-T4 user representations, mean over seeds (None without PCL or a classification task).
+but SinMo). The order study trains PCL in `orders_per_seed` other orders on every seed (in turn
+over all permutations) and reports the signed change (metric(order) - metric(catalog)) /
+metric(catalog), paired with the same seed's catalog-order run. "transfer" (study/transfer.py):
+test accuracy of the same MLP on the last classification task (T4) from raw inputs (bag of
+items) and from PCL's T4 user representations, per seed and mean (None without PCL or a
+classification task). study/report.py decides the claims on these per-seed values
+(study/stats.py, docs/study-protocol.md).
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetS
 from pcl_pipeline.store.artifacts import load_manifest
 from pcl_pipeline.study.methods.base import Method
 from pcl_pipeline.study.methods.registry import METHODS, get_method
+from pcl_pipeline.study.stats import relative
 from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
 from pcl_pipeline.training.context import TrainContext
 
@@ -181,16 +189,27 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
     return runs
 
 
+def orders_of_seed(orders: list[list[str]], index: int, per_seed: int | None) -> list[list[str]]:
+    """The non-catalog orders the seed at `index` (0-based, in the study's seed list) trains:
+    `per_seed` of them, taken in turn from the list of every permutation, so that over the seeds
+    every order comes up (10 seeds, 5 orders, 1 per seed: each order on 2 seeds); None: all."""
+    if per_seed is None or per_seed >= len(orders):
+        return list(orders)
+    return [orders[(index * per_seed + j) % len(orders)] for j in range(per_seed)]
+
+
 def run_orders(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], *, device: torch.device = CPU,
-               max_orders: int | None = None, log=print) -> list[dict]:
-    """PCL over every non-catalog order of the tasks after T1, per seed: [{"seed", "order",
-    "metrics": {task: metric}}]."""
+               orders_per_seed: int | None = 1, log=print) -> list[dict]:
+    """PCL over non-catalog orders of the tasks after T1 (orders_of_seed: `orders_per_seed` per
+    seed, in turn; None: every order on every seed): [{"seed", "order", "metrics": {task: metric}}].
+    Every seed contributes, so the order effect is judged paired by seed over all of them."""
     out = []
     catalog = load_catalog(tasks_dir, dataset)
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
         served = {t.name for t in served_tasks(home, dataset, catalog, seed)}
         skipped = [t.name for t in catalog if t.name not in served]
-        for order in study_orders([t for t in catalog if t.name in served], max_orders):
+        every = study_orders([t for t in catalog if t.name in served])
+        for order in orders_of_seed(every, index, orders_per_seed):
             # the catalog loader places every task: the skipped ones go last and are dropped
             chain = [t for t in load_catalog(tasks_dir, dataset, order=order + skipped) if t.name in served]
             run = run_chain(seed_root(home, seed).dataset(dataset, order_variant(order)), chain, seed, device)
@@ -218,7 +237,7 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
 
 def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], methods: list[str] | None = None, *,
                 data: Path | None = None, encoder=None, device: torch.device = CPU, scale: float = 1.0,
-                max_orders: int | None = None, order_seeds: int = 1, transfer: bool = True, log=print) -> dict:
+                orders_per_seed: int | None = 1, transfer: bool = True, log=print) -> dict:
     """The study of one dataset (the value under "datasets"[dataset] of the study), in one process;
     the Dagster study group runs the same steps as separate assets."""
     if encoder is None:
@@ -228,7 +247,7 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
     tasks = load_catalog(tasks_dir, dataset)
     setup = setup_seeds(home, dataset, tasks, seeds, data=data, encoder=encoder, device=device, scale=scale, log=log)
     per_method = {name: run_method(home, dataset, tasks, seeds, name, device=device, log=log) for name in methods}
-    orders = run_orders(home, dataset, tasks_dir, seeds[:order_seeds], device=device, max_orders=max_orders, log=log) \
+    orders = run_orders(home, dataset, tasks_dir, seeds, device=device, orders_per_seed=orders_per_seed, log=log) \
         if "PCL" in methods else []
     transfers = run_transfers(home, dataset, tasks, seeds, device=device, log=log) \
         if "PCL" in methods and transfer else []
@@ -258,14 +277,21 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
         task_rows, cold_rows = {}, {}
         for k, task in enumerate(tasks[1:], start=1):
             values = [float(run["records"][k]["metrics"][task.metric]) for run in runs]
+            # the same task scored again after the last task was learned (its forgetting enters here)
+            final = [float(_after_last(run["records"], k)[task.metric]) for run in runs]
             mean, std = _mean_std(values)
-            task_rows[task.name] = {"metric": task.metric, "mean": mean, "std": std, "per_seed": values}
-            cold_values = [float(c["model"][task.metric]) for run in runs
-                           if (c := run["records"][k].get("cold_start")) and c.get("n", 0) > 0 and "model" in c]
-            if cold_values:
-                cold_rows[task.name] = statistics.mean(cold_values)
+            task_rows[task.name] = {"metric": task.metric, "mean": mean, "std": std, "per_seed": values,
+                                    "final_mean": statistics.mean(final), "final_per_seed": final,
+                                    "all_metrics": _all_metrics([run["records"][k] for run in runs], task),
+                                    "n_test": [int(run["records"][k]["n_test"]) for run in runs]}
+            seeds_cold = [(run["seed"], float(c["model"][task.metric]), int(c["n"])) for run in runs
+                          if (c := run["records"][k].get("cold_start")) and c.get("n", 0) > 0 and "model" in c]
+            if seeds_cold:
+                cold_rows[task.name] = {"mean": statistics.mean(v for _, v, _ in seeds_cold),
+                                        "per_seed": {str(seed): v for seed, v, _ in seeds_cold},
+                                        "n": {str(seed): n for seed, _, n in seeds_cold}}
         out_methods[name] = {
-            "tasks": task_rows,
+            "seeds": [run["seed"] for run in runs], "tasks": task_rows,
             "forgetting_max_abs_change": max(float(run["report"]["forgetting"]["max_abs_change"]) for run in runs),
             "forgetting_by_task": {task: max(forgetting_by_task(run["report"]["forgetting"]["matrix"])[k]
                                              for run in runs) for k, task in enumerate(t.name for t in tasks)},
@@ -273,12 +299,13 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
             "train_seconds": statistics.mean(run["train_seconds"] for run in runs),
         }
         cold[name] = cold_rows
-    out = {"methods": out_methods, "order": order_changes(tasks, per_method.get("PCL", []), orders),
+    out = {"methods": out_methods, **order_changes(tasks, per_method.get("PCL", []), orders),
            "not_applicable": dict(skipped),
            "cold_start": cold, "transfer": None, "baselines": trivial_baselines(tasks, per_method),
            "backbone_lrs": {name: runs[0]["backbone_lrs"] for name, runs in per_method.items() if runs[0]["backbone_lrs"]}}
     if transfers:
         out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
+        out["transfer"]["per_seed"] = [{"seed": t["seed"], "raw": t["raw"], "pcl": t["pcl"]} for t in transfers]
         out["transfer"]["curves"] = transfers[0]["curves"]
     return out
 
@@ -289,19 +316,43 @@ def forgetting_by_task(matrix: list[list[float | None]]) -> list[float]:
             for j in range(len(matrix))]
 
 
-def order_changes(tasks: list[TaskSpec], pcl_runs: list[dict], orders: list[dict]) -> dict[str, float]:
-    """Per task: mean over the order runs of |metric(order) - metric(catalog)| / metric(catalog),
-    the catalog-order metric being PCL's run of the same seed."""
+FULL_METRICS = {"item_rec": ("hr@10", "ndcg@10", "mrr@10"), "classification": ("accuracy", "macro_f1", "auc")}
+
+
+def _all_metrics(records: list[dict], task: TaskSpec) -> dict[str, float]:
+    """The task kind's full set of test metrics (FULL_METRICS), each the mean over seeds."""
+    return {m: statistics.mean(float(r["metrics"][m]) for r in records)
+            for m in FULL_METRICS.get(task.kind, (task.metric,)) if all(m in r["metrics"] for r in records)}
+
+
+def _after_last(records: list[dict], k: int) -> dict:
+    """Task k's metrics once the last task of the chain was learned: the last record's row for it
+    (its own metrics when it is the last task)."""
+    last = records[-1]
+    if k == len(records) - 1:
+        return last["metrics"]
+    return last["after_learning"][records[k]["name"]]["metrics"]
+
+
+def order_changes(tasks: list[TaskSpec], pcl_runs: list[dict], orders: list[dict]) -> dict:
+    """The task-order study, signed and paired by seed: "order" (per task, the mean over order
+    runs of (metric(order) - metric(catalog)) / metric(catalog), the catalog-order metric being
+    PCL's run of the same seed: negative = degradation) and "order_per_seed" (per seed, the mean
+    of that change over its order runs and tasks: the paired difference the verdict is decided on)."""
     catalog = {run["seed"]: _metrics(run["records"]) for run in pcl_runs}
     changes: dict[str, list[float]] = {t.name: [] for t in tasks[1:]}
+    per_seed: dict[str, list[float]] = {}
     for run in orders:
         base = catalog.get(run["seed"])
         if base is None:
             continue
         for task, value in run["metrics"].items():
-            if base[task] != 0:
-                changes[task].append(abs(value - base[task]) / abs(base[task]))
-    return {task: statistics.mean(v) for task, v in changes.items() if v}
+            change = relative(value, base[task])
+            changes[task].append(change)
+            per_seed.setdefault(str(run["seed"]), []).append(change)
+    return {"order": {task: statistics.mean(v) for task, v in changes.items() if v},
+            "order_per_seed": {seed: statistics.mean(v) for seed, v in per_seed.items()},
+            "order_runs": [{"seed": run["seed"], "order": run["order"]} for run in orders]}
 
 
 def trivial_baselines(tasks: list[TaskSpec], per_method: dict[str, list[dict]]) -> dict:
@@ -324,12 +375,12 @@ def trivial_baselines(tasks: list[TaskSpec], per_method: dict[str, list[dict]]) 
 
 def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int], methods: list[str] | None = None,
               *, data_paths: dict[str, Path | None] | None = None, encoder=None, device: torch.device = CPU,
-              scale: float = 1.0, max_orders: int | None = None, order_seeds: int = 1, transfer: bool = True,
+              scale: float = 1.0, orders_per_seed: int | None = 1, transfer: bool = True,
               log=print) -> dict:
     """The whole study: {"seeds": [...], "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
     return {"seeds": list(seeds), "sources": {ds: str(data_paths.get(ds) or "embedded") for ds in datasets},
             "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
-                        scale=scale, max_orders=max_orders, order_seeds=order_seeds, transfer=transfer, log=log)
+                        scale=scale, orders_per_seed=orders_per_seed, transfer=transfer, log=log)
         for ds in datasets}}
