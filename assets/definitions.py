@@ -84,7 +84,7 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
                                           ddp_backend=settings.ddp_backend, acceleration=settings.acceleration,
                                           torch_compile=settings.torch_compile),
             "study": StudyResource(tasks_dir=str(settings.tasks_dir), seeds=list(settings.study_seeds),
-                                   workers=settings.study_workers,
+                                   tuning_seed=settings.study_tuning_seed, workers=settings.study_workers,
                                    markdown=str(settings.study_markdown) if settings.study_markdown else None),
         },
         # One process per run: the default multiprocess executor re-imports torch for every step

@@ -27,6 +27,7 @@ from pcl_pipeline.study.run import (
     run_transfers,
     seed_root,
     setup_seeds,
+    with_tuning_seed,
     summarize,
 )
 from resources.compute import TorchResource
@@ -49,7 +50,8 @@ def setup_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
               study: StudyResource, text_encoder: TextEncoderResource, torch_device: TorchResource) -> MaterializeResult:
         """Per study seed: the dataset's tables, task texts and pretrained backbone (shared by every method)."""
         threads = study.use_threads()
-        out = setup_seeds(Path(store.home), ds, tasks, study.seeds, data=experiment.data_path(ds),
+        out = setup_seeds(Path(store.home), ds, tasks, with_tuning_seed(study.seeds, study.tuning_seed),
+                          data=experiment.data_path(ds),
                           encoder=text_encoder.encoder(), device=torch_device.get_device(),
                           scale=experiment.synthetic_scale, log=_log(context))
         path = store.store().save_study_part(ds, "setup", out)
@@ -69,8 +71,8 @@ def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
     def method_runs(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
         threads = study.use_threads()
-        runs = run_method(Path(store.home), ds, tasks, study.seeds, name, device=torch_device.get_device(),
-                          log=_log(context))
+        runs = run_method(Path(store.home), ds, tasks, study.seeds, name, tuning_seed=study.tuning_seed,
+                          device=torch_device.get_device(), log=_log(context))
         path = store.store().save_study_part(ds, keys.method_slug(name), runs)
         metadata = {f"{r['name']}_{r['metric']}": MetadataValue.float(statistics.mean(
             float(run["records"][k]["metrics"][r["metric"]]) for run in runs))
@@ -82,8 +84,8 @@ def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
             "artifacts": MetadataValue.json([str(seed_root(Path(store.home), r["seed"]).dataset(ds, method.variant)
                                                  .variant_dir) for r in runs]),
             "results": MetadataValue.path(str(path))})
-        if runs[0]["backbone_lrs"]:
-            metadata["backbone_lr"] = MetadataValue.json(runs[0]["backbone_lrs"])
+        if runs[0]["chosen"]:
+            metadata["chosen"] = MetadataValue.json(runs[0]["chosen"])
         return MaterializeResult(metadata=metadata)
 
     return method_runs
@@ -136,7 +138,7 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
         """study.json ({"seeds", "datasets": {ds: methods, order, cold_start, transfer}}), the Markdown
         report with one verdict per claim of the paper, and its charts."""
         root = store.store()
-        content = {"seeds": list(study.seeds), "datasets": {},
+        content = {"seeds": list(study.seeds), "tuning_seed": study.tuning_seed, "datasets": {},
                    "sources": {ds: experiment.source_label(ds) for ds in catalogs}}
         for ds, tasks in catalogs.items():
             per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in METHODS}

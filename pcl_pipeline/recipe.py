@@ -40,6 +40,12 @@ class Candidate:
     def backbone_lr(self) -> float | None:
         return self.knobs.get("backbone_lr")
 
+    def apply(self, params: TaskParams) -> TaskParams:
+        """The task's params under this candidate ("lr_factor" scales the task parts' lr)."""
+        if "lr_factor" in self.knobs:
+            return params.model_copy(update={"lr": params.lr * self.knobs["lr_factor"]})
+        return params
+
 
 @dataclass(frozen=True)
 class Start:
@@ -123,6 +129,11 @@ class TaskRecipe:
     def load_for_scoring(self, store: "DatasetStore", task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
         """Task `task`'s model as it is scored now (the forgetting row): what its artifact stores."""
         return store.load_task_model(task, device)
+
+    def backbone_for_scoring(self, store: "DatasetStore", device: torch.device) -> tuple[SASRec, dict]:
+        """The backbone T1 (next item) is scored with now: the stored pretrained one, which PCL
+        never changes. A method that keeps changing one encoder scores T1 with its current state."""
+        return store.load_backbone(device)
 
 
 class _PipelinePCL(TaskRecipe):

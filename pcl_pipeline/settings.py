@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pcl_pipeline.errors import SettingsError
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     task_order_tenrec: TaskOrder = Field(default=(), description="comma-separated task names after T1")
     study_seeds: Annotated[tuple[int, ...], NoDecode] = Field(default=(0, 1, 2), description="comma-separated "
                                                               "integers >= 0: the seeds of the reproduction study")
+    study_tuning_seed: int = Field(default=100, ge=0, description="an integer >= 0 not among PCL_STUDY_SEEDS: "
+                                   "the study's tuning seed (each method's settings are chosen on its validation "
+                                   "split; it is trained, never reported)")
     duckdb_memory_limit: str = Field(default="2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
                                      description="a size such as 2GB: DuckDB's memory_limit (it spills to "
                                      "$PCL_HOME/.duckdb_spill beyond it)")
@@ -124,6 +127,13 @@ class Settings(BaseSettings):
         if not value or any(v < 0 for v in value):
             raise ValueError("expected at least one integer >= 0")
         return value
+
+    @model_validator(mode="after")
+    def _tuning_seed_apart(self) -> "Settings":
+        if self.study_tuning_seed in self.study_seeds:
+            raise ValueError(f"PCL_STUDY_TUNING_SEED {self.study_tuning_seed} is one of PCL_STUDY_SEEDS "
+                             f"{','.join(map(str, self.study_seeds))}: expected a seed that is never reported")
+        return self
 
     @field_validator("home", "dagster_home", "movielens_path", "tenrec_path", "tasks_dir", "study_markdown", mode="after")
     @classmethod

@@ -12,6 +12,8 @@ from dagster import ConfigurableResource
 class StudyResource(ConfigurableResource):
     tasks_dir: str  # the catalog (the task-order study reloads it in every order)
     seeds: list[int] = [0, 1, 2]  # PCL_STUDY_SEEDS
+    # PCL_STUDY_TUNING_SEED: each method's settings are chosen on its validation split (never reported)
+    tuning_seed: Optional[int] = 100
     workers: int = 2  # PCL_STUDY_WORKERS: study steps at once (the study job's max_concurrent)
     # non-catalog task orders per seed, taken in turn from every permutation so that the seeds
     # cover them all (None: every order on every seed); the order effect is judged over all seeds

@@ -10,6 +10,7 @@ import pytest
 
 from pcl_pipeline.errors import SettingsError
 from pcl_pipeline.study.methods.registry import METHODS
+from pcl_pipeline.study.methods.search import candidates_of
 from pcl_pipeline.settings import Settings
 from pcl_pipeline.study.report import CLAIMS, write_study
 from pcl_pipeline.study.run import order_variant, run_study, study_orders
@@ -27,7 +28,7 @@ def study(tmp_path_factory):
     tasks_dir = write_tiny_catalog(root / "tasks")
     home = root / "home"
     result = run_study(home, ["movielens"], tasks_dir, [0], encoder=RandomTextEncoder(seed=1), scale=0.3,
-                       orders_per_seed=2, log=lambda line: None)
+                       orders_per_seed=2, tuning_seed=7, log=lambda line: None)
     markdown = write_study(home, result, root / "docs" / "study.md")
     return {"study": result, "home": home, "markdown": markdown, "tasks_dir": tasks_dir}
 
@@ -35,12 +36,12 @@ def study(tmp_path_factory):
 def test_study_json_has_the_issue_shape(study):
     stored = ArtifactStore(study["home"]).load_study()
     assert stored == json.loads(json.dumps(study["study"]))
-    assert set(stored) == {"seeds", "datasets", "sources"} and stored["seeds"] == [0]
+    assert set(stored) == {"seeds", "tuning_seed", "datasets", "sources"} and stored["seeds"] == [0]
     assert stored["sources"] == {"movielens": "embedded"}
     assert set(stored["datasets"]) == {"movielens"}
     ds = stored["datasets"]["movielens"]
     assert set(ds) == {"methods", "order", "order_per_seed", "order_runs", "cold_start", "transfer", "baselines",
-                       "backbone_lrs", "not_applicable"}
+                       "chosen", "not_applicable"}
     assert ds["not_applicable"] == {}
     assert set(ds["methods"]) == set(METHODS) and "MTL" in ds["methods"]
     for name, m in ds["methods"].items():
@@ -78,9 +79,13 @@ def test_study_json_has_the_issue_shape(study):
     assert set(ds["baselines"]) == set(TASKS)
     assert ds["baselines"]["T2_rate_4plus"]["name"] == "popularity" and "reference" in ds["baselines"]["T4_gender"]
     # the methods that train the backbone chose its learning rate per task from their grid, on validation
-    assert set(ds["backbone_lrs"]) == {"FineAll", "SinMo", "SeqFT", "MTL"}
-    for name, lrs in ds["backbone_lrs"].items():
-        assert set(lrs) == set(TASKS) and all(lr in METHODS[name].backbone_lr_grid for lr in lrs.values())
+    # every method chose its settings per task from its search space, on the tuning seed (7): it was
+    # trained there and is reported nowhere
+    assert set(ds["chosen"]) == set(METHODS)
+    for name, per_task in ds["chosen"].items():
+        assert set(per_task) == set(TASKS) and all(knobs in [c.knobs for c in candidates_of(name)]
+                                                   for knobs in per_task.values()), name
+    assert stored["tuning_seed"] == 7 and (study["home"] / "study" / "seed-7" / "movielens" / "variants").is_dir()
 
 
 def test_transfer_exports_user_representations_readable_from_duckdb(study):
@@ -108,8 +113,13 @@ def test_forgetting_seqft_forgets_and_pcl_does_not(study):
     by_task = methods["SeqFT"]["forgetting_by_task"]
     assert 0.0 < max(by_task.values()) <= methods["SeqFT"]["forgetting_max_abs_change"]
     assert by_task["T4_gender"] == 0.0  # nothing is learned after the last task
-    for name in ("PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter", "FineAll", "SinMo", "MTL"):
+    for name in ("PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter", "FineAll", "SinMo"):
         assert methods[name]["forgetting_max_abs_change"] == 0.0, name
+    # T1 is re-measured with the encoder a method leaves: SeqFT's current one, MTL's jointly trained
+    # one (its heads, each scored with the one final backbone, do not change)
+    assert methods["SeqFT"]["forgetting_by_task"]["T1_next_item"] > 0.0
+    assert methods["MTL"]["forgetting_by_task"]["T1_next_item"] > 0.0
+    assert all(v == 0.0 for t, v in methods["MTL"]["forgetting_by_task"].items() if t != "T1_next_item")
 
 
 def test_stored_params_count_what_is_stored(study):
@@ -117,9 +127,9 @@ def test_stored_params_count_what_is_stored(study):
     # a full backbone per task (3 tasks) costs more than one shared backbone and small task parts
     assert methods["FineAll"]["stored_params"] == methods["SinMo"]["stored_params"] == methods["SeqFT"]["stored_params"]
     assert methods["Adapter"]["stored_params"] < methods["PCL"]["stored_params"]
-    # MTL stores its one shared (fine-tuned) backbone once plus a head per task: as many tensors as
-    # Adapter's frozen backbone and heads, fewer than a backbone per task
-    assert methods["Adapter"]["stored_params"] == methods["MTL"]["stored_params"] < methods["FineAll"]["stored_params"]
+    # MTL stores the jointly trained backbone at each task's own best epoch, a head per task: as
+    # many tensors as a backbone per task
+    assert methods["MTL"]["stored_params"] == methods["FineAll"]["stored_params"]
     assert methods["PCL-no-context"]["stored_params"] < methods["PCL"]["stored_params"]
 
 
@@ -149,6 +159,10 @@ def test_study_seeds_setting():
     for bad in ("a,b", "-1"):
         with pytest.raises(SettingsError, match="PCL_STUDY_SEEDS"):
             Settings.from_env({"PCL_STUDY_SEEDS": bad})
+    # the tuning seed is never a reported one
+    assert Settings.from_env({"PCL_STUDY_SEEDS": "0,1"}).study_tuning_seed == 100
+    with pytest.raises(SettingsError, match="PCL_STUDY_TUNING_SEED 1 is one of PCL_STUDY_SEEDS 0,1"):
+        Settings.from_env({"PCL_STUDY_SEEDS": "0,1", "PCL_STUDY_TUNING_SEED": "1"})
 
 
 def _study_env(tiny_env, monkeypatch):

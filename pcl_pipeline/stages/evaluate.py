@@ -22,7 +22,7 @@ def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: t
     which depends on the data only, so the forgetting row leaves it out."""
     t0 = time.perf_counter()
     if task.kind == "next_item":
-        model, manifest = store.load_backbone(device)
+        model, manifest = recipe.backbone_for_scoring(store, device)
         result = evaluate_next_item(model, store.next_item_data(t1), device)
     else:
         model, manifest = recipe.load_for_scoring(store, task.name, device)

@@ -66,22 +66,23 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
         # The task's fresh parts are drawn from the seed, not from whatever ran before in this
         # process: the same task gives the same artifact in a full run and when added alone.
         seed_everything(ctx.seed)
-        model = recipe.build(start.backbone, task.kind, data.n_targets, catalog_params, texts, inherit,
+        params = candidate.apply(catalog_params)
+        model = recipe.build(start.backbone, task.kind, data.n_targets, params, texts, inherit,
                              to_backbone=data.to_backbone).to(ctx.device)
         candidate_hash = fingerprint(config_hash, candidate.knobs) if candidate.knobs else config_hash
-        fit = tune_task(model, data, catalog_params, task.metric, ctx.replace(
+        fit = tune_task(model, data, params, task.metric, ctx.replace(
             checkpoint=store.checkpoint(task.name),
             fingerprint=fingerprint(candidate_hash, data_version, backbone_manifest["sha256"], text_hashes,
                                     *start.fingerprint_parts)), backbone_lr=candidate.backbone_lr)
         if candidate.knobs:
             selection[candidate.label] = fit.best_score
         if best is None or fit.best_score > best[2].best_score:
-            best = (model, candidate, fit, candidate_hash)
-    model, candidate, fit, config_hash = best
+            best = (model, candidate, fit, candidate_hash, params)
+    model, candidate, fit, config_hash, params = best
     _assert_frozen(before, backbone)
     manifest = task_manifest(store, recipe, chain, data, model, fit, ctx, selection_criterion(
         data, task.metric, catalog_params.select_on), config_hash=config_hash, data_version=data_version,
-        backbone_manifest=backbone_manifest, text_hashes=text_hashes, params=catalog_params.model_dump(),
+        backbone_manifest=backbone_manifest, text_hashes=text_hashes, params=params.model_dump(),
         candidate=candidate.knobs or None, candidate_selection=selection if len(tried) > 1 else None,
         init_from=init_from, inherited_prompt_from=previous.name if previous else None, **start.lineage,
         wall_seconds=time.perf_counter() - t0)

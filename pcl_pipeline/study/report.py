@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pcl_pipeline.plots import bar_chart_png, heatmap_png, lines_png
 from pcl_pipeline.study.methods.registry import METHODS
+from pcl_pipeline.study.methods.search import SEARCH_SPACES
 from pcl_pipeline.study.stats import NOT_APPLICABLE, Interval, all_of, decide, majority, paired_interval, relative
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.store.files import write_bytes
@@ -234,11 +235,14 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
                       "| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
             lines += [f"| {name} | " + " | ".join(f"{m['tasks'][t]['final_mean']:.4f}" for t in tasks) + " |"
                       for name, m in changed.items()]
-        if result.get("backbone_lrs"):
-            lines += ["", "Backbone learning rate per task of the methods that train it, chosen on the first seed's "
-                      "validation split from each method's grid: " + "; ".join(
-                          f"{name} " + ", ".join(f"{t} {lr:g}" for t, lr in lrs.items())
-                          for name, lrs in result["backbone_lrs"].items())]
+        if result.get("chosen"):
+            where = (f"the tuning seed {study['tuning_seed']} (trained, never reported)"
+                     if study.get("tuning_seed") is not None else "the first reported seed")
+            lines += ["", f"Settings chosen per task on the validation split of {where}, from each method's search "
+                      "space (listed under Methods): " + "; ".join(
+                          f"{name} " + ", ".join(f"{t} " + ",".join(f"{k}={v:g}" for k, v in knobs.items())
+                                                 for t, knobs in per_task.items())
+                          for name, per_task in result["chosen"].items())]
         if result["order"]:
             lines += ["", "PCL in other orders of the tasks after T1 (" + "; ".join(
                 f"seed {r['seed']}: {','.join(r['order'])}" for r in result.get("order_runs", [])) +
@@ -266,8 +270,9 @@ def render_markdown(study: dict, see_also: list[str] = (), stem: str = "study") 
         if t and t.get("curves"):
             lines += [f"![transfer learning curves]({names['curves']})"]
     lines += ["", "## Methods", ""]
-    lines += [f"- **{m.name}**: {m.summary}" + (f"; backbone learning rate chosen from {', '.join(f'{v:g}' for v in m.backbone_lr_grid)}"
-                                                if m.backbone_lr_grid else "") for m in METHODS.values()]
+    lines += [f"- **{m.name}**: {m.summary}; " + (", ".join(
+        f"{knob} chosen from {', '.join(f'{v:g}' for v in values)}" for knob, values in SEARCH_SPACES[m.name].items())
+        if m.name in SEARCH_SPACES else "its one default setting") for m in METHODS.values()]
     return "\n".join(lines) + "\n"
 
 

@@ -12,14 +12,14 @@ the tie hash and training). The result has exactly the shape that study/report.p
      "order": {task: mean signed rel. change}, "order_per_seed": {seed: mean signed rel. change},
      "order_runs": [{"seed", "order"}], "cold_start": {method: {task: {"mean", "per_seed", "n"}}},
      "transfer": {"raw": acc, "pcl": acc, "per_seed", "curves"} | None, "baselines",
-     "backbone_lrs", "not_applicable"}}}
+     "chosen", "not_applicable"}}, "tuning_seed"}
 
 per_seed lists follow the method's "seeds"; final_per_seed is the task scored again after the
 last task was learned (where SeqFT's forgetting shows; equal to per_seed for the others).
 stored_params counts the tensor elements a method stores (all its task artifacts, without the
 task-text embeddings, plus the shared backbone once for frozen-backbone methods; FineAll, SinMo
-and SeqFT store a backbone in every task artifact and are counted as stored; MTL's artifacts
-share one backbone, counted once). train_seconds sums
+SeqFT and MTL store a backbone in every task artifact and are counted as stored: MTL's tasks
+keep the shared backbone as it was at each task's own best epoch). train_seconds sums
 the task manifests' wall_seconds, plus the backbone's for the methods that start from it (all
 but SinMo). The order study trains PCL in `orders_per_seed` other orders on every seed (in turn
 over all permutations) and reports the signed change (metric(order) - metric(catalog)) /
@@ -93,7 +93,7 @@ def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: tor
     recipe = method or PCL_RECIPE
     ctx = TrainContext(seed=seed, device=device)
     records, manifests = [evaluate_task(store, tasks[:1], device, recipe)], {}
-    joint = method.train_all(store, tasks, ctx, candidates.get(tasks[-1].name)) if method is not None else None
+    joint = method.train_all(store, tasks, ctx, candidates) if method is not None else None
     for trained in joint or []:
         manifests[trained.manifest["task"]] = store.save_task_parts(trained.manifest["task"], trained.model,
                                                                     trained.manifest)
@@ -123,8 +123,6 @@ def stored_params(store: DatasetStore, tasks: list[TaskSpec], method_name: str, 
     mode = get_method(method_name).backbone
     if mode == "frozen":
         total += backbone_numel
-    elif mode == "joint":  # every task artifact holds the one shared backbone: count it once
-        total -= (len(tasks) - 2) * backbone_numel
     return int(total)
 
 
@@ -142,6 +140,14 @@ def study_orders(tasks: list[TaskSpec], max_orders: int | None = None) -> list[l
 def seed_root(home: Path, seed: int) -> ArtifactStore:
     """The study's own home for one seed (a seed fixes the user split, the tie hash and training)."""
     return ArtifactStore(Path(home) / "study" / f"seed-{seed}")
+
+
+def with_tuning_seed(seeds: list[int], tuning_seed: int | None) -> list[int]:
+    """The seeds the setup prepares: the reported ones and the tuning seed (never reported)."""
+    if tuning_seed is not None and tuning_seed in seeds:
+        raise ValueError(f"the tuning seed {tuning_seed} is one of the reported seeds {seeds}: choosing settings "
+                         f"on a reported seed's validation split would tune on what is reported")
+    return list(seeds) + ([tuning_seed] if tuning_seed is not None else [])
 
 
 def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], *, data: Path | None, encoder,
@@ -163,12 +169,22 @@ def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int
 
 
 def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], name: str, *,
-               device: torch.device = CPU, log=print) -> list[dict]:
-    """One method's chain on every seed (setup_seeds first). A method with a grid of backbone
-    learning rates picks one per task on the first seed's validation split; later seeds reuse it.
-    Per seed: records (T1..Tk), report, stored_params, train_seconds, backbone_lrs."""
+               tuning_seed: int | None = None, device: torch.device = CPU, log=print) -> list[dict]:
+    """One method's chain on every seed (setup_seeds first, for the tuning seed too). A method
+    with several candidates (methods/search.py) picks one per task on the validation split of
+    `tuning_seed`, which is trained but never reported; every reported seed reuses the choice
+    (None: the first reported seed chooses). Per seed: records (T1..Tk), report, stored_params,
+    train_seconds, chosen (task -> the knobs of the chosen candidate)."""
     method = get_method(name)
-    runs, chosen = [], None
+    chosen = None
+    if tuning_seed is not None and len(method.candidates(tasks[-1].task_params)) > 1:
+        t0 = time.perf_counter()
+        store = seed_root(home, tuning_seed).dataset(dataset, method.variant)
+        chosen = chosen_candidates(run_chain(store, served_tasks(home, dataset, tasks, tuning_seed), tuning_seed,
+                                             device, method))
+        log(f"{dataset} tuning seed {tuning_seed} {name}: chose " + ", ".join(
+            f"{task} {c[0].label}" for task, c in chosen.items()) + f" ({time.perf_counter() - t0:.0f} s)")
+    runs = []
     for seed in seeds:
         served = served_tasks(home, dataset, tasks, seed)
         root = seed_root(home, seed)
@@ -184,7 +200,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
         numel = sum(math.prod(shape) for shape in backbone_manifest["tensors"].values())
         runs.append({"seed": seed, "records": run["records"], "report": run["report"],
                      "stored_params": stored_params(store, served, name, numel), "train_seconds": seconds,
-                     "backbone_lrs": {task: c[0].backbone_lr for task, c in chosen.items()}})
+                     "chosen": {task: c[0].knobs for task, c in chosen.items()}})
         log(f"{dataset} seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)")
     return runs
 
@@ -237,7 +253,8 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
 
 def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], methods: list[str] | None = None, *,
                 data: Path | None = None, encoder=None, device: torch.device = CPU, scale: float = 1.0,
-                orders_per_seed: int | None = 1, transfer: bool = True, log=print) -> dict:
+                orders_per_seed: int | None = 1, tuning_seed: int | None = None, transfer: bool = True,
+                log=print) -> dict:
     """The study of one dataset (the value under "datasets"[dataset] of the study), in one process;
     the Dagster study group runs the same steps as separate assets."""
     if encoder is None:
@@ -245,8 +262,10 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
         encoder = MiniLMEncoder()
     methods = list(methods or STUDY_METHODS)
     tasks = load_catalog(tasks_dir, dataset)
-    setup = setup_seeds(home, dataset, tasks, seeds, data=data, encoder=encoder, device=device, scale=scale, log=log)
-    per_method = {name: run_method(home, dataset, tasks, seeds, name, device=device, log=log) for name in methods}
+    setup = setup_seeds(home, dataset, tasks, with_tuning_seed(seeds, tuning_seed), data=data, encoder=encoder,
+                        device=device, scale=scale, log=log)
+    per_method = {name: run_method(home, dataset, tasks, seeds, name, tuning_seed=tuning_seed, device=device, log=log)
+                  for name in methods}
     orders = run_orders(home, dataset, tasks_dir, seeds, device=device, orders_per_seed=orders_per_seed, log=log) \
         if "PCL" in methods else []
     transfers = run_transfers(home, dataset, tasks, seeds, device=device, log=log) \
@@ -268,7 +287,8 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
               transfers: list[dict], skipped: dict[str, str] | None = None) -> dict:
     """The dataset's entry of study.json from every method's runs, the order runs and the transfers.
     Beside the issue's keys: "baselines" (each task's trivial baseline and, for classification,
-    the bag-of-items logistic regression, from the same test rows), "backbone_lrs", and
+    the bag-of-items logistic regression, from the same test rows), "chosen" (method -> task ->
+    the knobs of its chosen candidate), and
     "not_applicable" (task -> why; those tasks are left out of every table)."""
     skipped = skipped or {}
     tasks = [t for t in tasks if t.name not in skipped]
@@ -302,7 +322,7 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
     out = {"methods": out_methods, **order_changes(tasks, per_method.get("PCL", []), orders),
            "not_applicable": dict(skipped),
            "cold_start": cold, "transfer": None, "baselines": trivial_baselines(tasks, per_method),
-           "backbone_lrs": {name: runs[0]["backbone_lrs"] for name, runs in per_method.items() if runs[0]["backbone_lrs"]}}
+           "chosen": {name: runs[0]["chosen"] for name, runs in per_method.items() if runs[0]["chosen"]}}
     if transfers:
         out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
         out["transfer"]["per_seed"] = [{"seed": t["seed"], "raw": t["raw"], "pcl": t["pcl"]} for t in transfers]
@@ -375,12 +395,14 @@ def trivial_baselines(tasks: list[TaskSpec], per_method: dict[str, list[dict]]) 
 
 def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int], methods: list[str] | None = None,
               *, data_paths: dict[str, Path | None] | None = None, encoder=None, device: torch.device = CPU,
-              scale: float = 1.0, orders_per_seed: int | None = 1, transfer: bool = True,
-              log=print) -> dict:
-    """The whole study: {"seeds": [...], "datasets": {ds: run_dataset(...)}}."""
+              scale: float = 1.0, orders_per_seed: int | None = 1, tuning_seed: int | None = None,
+              transfer: bool = True, log=print) -> dict:
+    """The whole study: {"seeds": [...], "tuning_seed", "sources", "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
-    return {"seeds": list(seeds), "sources": {ds: str(data_paths.get(ds) or "embedded") for ds in datasets},
+    return {"seeds": list(seeds), "tuning_seed": tuning_seed,
+            "sources": {ds: str(data_paths.get(ds) or "embedded") for ds in datasets},
             "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
-                        scale=scale, orders_per_seed=orders_per_seed, transfer=transfer, log=log)
+                        scale=scale, orders_per_seed=orders_per_seed, tuning_seed=tuning_seed, transfer=transfer,
+                        log=log)
         for ds in datasets}}

@@ -1,15 +1,21 @@
 """Joint training of several tasks on one shared, trainable backbone (the MTL baseline).
 
 One step draws a batch of every task and sums their losses; an epoch lasts as long as the
-task with the most batches (the others start over). Model selection on validation: the mean
-over tasks of each task's relative gain over its initial validation score (the tasks' metrics
-have different scales, so raw scores cannot be averaged). Each task's parts train at its own lr,
+task with the most batches (the others start over). Early stopping follows the mean over tasks
+of each task's relative gain over its initial validation score (the tasks' metrics have
+different scales, so raw scores cannot be averaged); model selection is per task: each task
+keeps the epoch with its own best validation score (the shared backbone as it was then, and its
+head), so no task is judged at an epoch that suits the others (a classification head picked on
+the ranking tasks' gain fell below the majority class). Each task's parts train at its own lr,
 the backbone at `backbone_lr`; the loop's schedule (epochs, patience, weight decay) is the first
-task's.
+task's. No resume checkpoint: the per-task best states live outside the loop's checkpoint, so
+an interrupted joint run starts over rather than resume to another result.
 """
 from __future__ import annotations
 
 import torch
+
+from dataclasses import dataclass
 
 from pcl_pipeline.catalog import TaskParams
 from pcl_pipeline.data.splits import TaskData
@@ -24,9 +30,20 @@ def relative_gain(score: float, initial: float) -> float:
     return (score - initial) / abs(initial) if initial != 0 else score - initial
 
 
+@dataclass
+class TaskBest:
+    """One task's best validation score in a joint run, its epoch (0: the initial state) and the
+    state then: the shared backbone under "backbone." and the task's own parts."""
+    score: float
+    epoch: int
+    state: dict[str, torch.Tensor]
+
+
 def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list[TaskParams], metrics: list[str],
-                 backbone_lr: float, ctx: TrainContext) -> FitResult:
-    """Train every model's parts and their one shared backbone together; keep the best state."""
+                 backbone_lr: float, ctx: TrainContext) -> tuple[FitResult, list[TaskBest]]:
+    """Train every model's parts and their one shared backbone together until the mean relative
+    gain stops improving; return the fit and each task's own best (TaskBest). The models are left
+    at the loop's best state (the best mean gain)."""
     backbone = models[0].backbone
     if any(m.backbone is not backbone or not m.train_backbone for m in models):
         raise ValueError("joint training needs one trainable backbone shared by every task model")
@@ -40,10 +57,21 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
         return [validation_score(m, d, d.valid, metric, device, p.select_on)
                 for m, d, p, metric in zip(models, datas, params, metrics)]
 
+    def task_state(i: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in models[i].state_dict().items()
+                if k.startswith("backbone.") or k in models[i].task_state()}
+
     initial = scores()
+    bests = [TaskBest(s, 0, task_state(i)) for i, s in enumerate(initial)]
+    epoch = {"n": 0}
 
     def validate() -> float:
-        return sum(relative_gain(s, s0) for s, s0 in zip(scores(), initial)) / len(models)
+        now = scores()
+        epoch["n"] += 1
+        for i, score in enumerate(now):
+            if score > bests[i].score:
+                bests[i] = TaskBest(score, epoch["n"], task_state(i))
+        return sum(relative_gain(s, s0) for s, s0 in zip(now, initial)) / len(models)
 
     def batches(generator: torch.Generator):
         n_batches = [-(-len(d.train) // p.batch_size) for d, p in zip(datas, params)]
@@ -80,7 +108,7 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
     loop = LoopConfig(epochs=first.epochs, patience=first.patience, lr=backbone_lr, weight_decay=first.weight_decay,
                       validate_initial=True,
                       initial_score=0.0)  # the initial state's gain over itself: `initial` already measured it
-    result = fit(Objective(groups, step, batches, validate, get_state, set_state), loop, ctx)
+    result = fit(Objective(groups, step, batches, validate, get_state, set_state), loop, ctx.replace(checkpoint=None))
     for model in models:
         model.eval()
-    return result
+    return result, bests

@@ -18,6 +18,7 @@ from pcl_pipeline.model.sasrec import SASRec
 from pcl_pipeline.recipe import Architecture, Candidate, TaskRecipe
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import text_sha256
+from pcl_pipeline.study.methods.search import candidates_of
 from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
 
 # What a task's backbone is: the stored pretrained one, frozen and shared ("frozen"); a copy of it
@@ -42,9 +43,6 @@ class Method(TaskRecipe):
     prompt: bool = True  # position-wise prompt (and, with lam > 0, the contextual module)
     text_encoder: TextEncoderKind = "stored"
     overrides: dict = field(default_factory=dict)  # TaskParams fields this method fixes (e.g. lam=0)
-    # methods that train the backbone: the backbone learning rates tried per task (a model per
-    # rate), the best validation score kept; the task's own parts keep the catalog's lr
-    backbone_lr_grid: tuple[float, ...] = ()
 
     @property
     def variant(self) -> str:
@@ -79,8 +77,9 @@ class Method(TaskRecipe):
         return TaskParams(**{**params.model_dump(), **self.overrides})
 
     def candidates(self, params: TaskParams) -> list[Candidate]:
-        """One model per backbone learning rate of the grid (the backbone at the task's lr without one)."""
-        return [Candidate({"backbone_lr": lr}) for lr in self.backbone_lr_grid] or [Candidate()]
+        """The method's search space (methods/search.py: one model per candidate, the best on
+        validation kept); its one default setting without a declared space."""
+        return candidates_of(self.name) or [Candidate()]
 
     def texts(self, store: DatasetStore, chain: list[TaskSpec]) -> tuple[torch.Tensor, dict[str, str]]:
         if self.text_encoder == "stored":
@@ -101,6 +100,16 @@ class Method(TaskRecipe):
             backbone = SASRec(backbone.cfg).to(backbone.item_emb.weight.device)
         return super().build(backbone, kind, n_targets, params, texts, inherit_prompt if self.prompt else None,
                              to_backbone)
+
+    def current_encoder(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict] | None:
+        """(the encoder the task learned last in this variant left, the backbone's manifest with
+        "encoder_from") for the methods that keep changing one encoder (SeqFT, MTL); None before
+        any task was learned."""
+        if not any((store.variant_dir / "prompt").glob("*.json")):
+            return None
+        current = store.last_learned_task()
+        _, manifest = store.load_backbone(device)
+        return store.load_encoder(current, device), {**manifest, "encoder_from": current}
 
     def train_all(self, store: DatasetStore, chain: list[TaskSpec], ctx, candidates=None) -> list | None:
         """Methods trained on every task at once (MTL) return the chain's trained tasks; None:

@@ -1,6 +1,6 @@
 """Baselines that train a whole SASRec with each task; each task's artifact holds the backbone
 as it was after that task. Their backbone learning rate is chosen per task on validation from
-backbone_lr_grid (from scratch: around the pretraining rate; fine-tuning: below it)."""
+their search space (methods/search.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,6 +28,10 @@ class SequentialFineTuning(Method):
         sha = store.load_task_tensors(previous)[1]["sha256"]
         return Start(store.load_encoder(previous, device), (sha,), {"encoder_from": previous})
 
+    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
+        """T1 is re-measured with the current encoder too: fine-tuning on later tasks moves it."""
+        return self.current_encoder(store, device) or store.load_backbone(device)
+
     def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
         model, manifest = store.load_task_model(task, device)
         current = store.last_learned_task()
@@ -37,9 +41,9 @@ class SequentialFineTuning(Method):
 
 
 FINE_ALL = Method("FineAll", "a copy of the pretrained backbone fine-tuned fully with the task's adapter",
-                  backbone="finetune", prompt=False, backbone_lr_grid=(1e-4, 1e-3))
+                  backbone="finetune", prompt=False)
 SIN_MO = Method("SinMo", "a fresh SASRec (same architecture) trained from scratch with the task's adapter",
-                backbone="scratch", prompt=False, backbone_lr_grid=(1e-3, 3e-3))
+                backbone="scratch", prompt=False)
 SEQ_FT = SequentialFineTuning(
     "SeqFT", "one encoder fine-tuned on the tasks in sequence, a head per task; earlier heads are scored with "
-             "the current encoder (forgetting)", backbone="sequential", prompt=False, backbone_lr_grid=(1e-4, 1e-3))
+             "the current encoder (forgetting)", backbone="sequential", prompt=False)

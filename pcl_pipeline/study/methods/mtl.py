@@ -7,7 +7,10 @@ import copy
 import time
 from dataclasses import dataclass
 
+import torch
+
 from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.model.sasrec import SASRec
 from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.recipe import Candidate
 from pcl_pipeline.stages.prompt import TrainedTask, check_variant, task_manifest
@@ -17,17 +20,24 @@ from pcl_pipeline.study.methods.base import Method
 from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.loop import seed_everything
 from pcl_pipeline.training.multitask import tune_jointly
+from pcl_pipeline.training.prompt_tuning import selection_criterion
 
 
 @dataclass(frozen=True)
 class JointTraining(Method):
     """Trains every task of the chain at once (train_all) instead of one task after another."""
 
+    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
+        """T1 is re-measured with the jointly fine-tuned backbone every head uses."""
+        return self.current_encoder(store, device) or store.load_backbone(device)
+
     def train_all(self, store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext,
-                  candidates: list[Candidate] | None = None) -> list[TrainedTask]:
-        """Every task after T1 of `chain` at once on one copy of the stored backbone, one joint
-        model per backbone learning rate, the best on validation kept. Each task's artifact holds
-        the shared backbone and its own adapter."""
+                  candidates: dict[str, list[Candidate]] | None = None) -> list[TrainedTask]:
+        """Every task after T1 of `chain` at once on one copy of the stored backbone: one joint run
+        per candidate (those allowed for any task: `candidates` task -> list, else the search
+        space), each task keeping its own best (candidate, epoch) on its validation split
+        (training/multitask.py). Each task's artifact holds the shared backbone as it was at that
+        task's best epoch, and its own adapter."""
         check_variant(store, self)
         tasks = chain[1:]
         t0 = time.perf_counter()
@@ -36,37 +46,45 @@ class JointTraining(Method):
         versions = [store.task_data_version(t.name) for t in tasks]
         texts, text_hashes = self.texts(store, chain)
         params = [self.task_params(t.task_params) for t in tasks]
-        tried = candidates or self.candidates(params[0])
+        allowed = {t.name: (candidates or {}).get(t.name) or self.candidates(p) for t, p in zip(tasks, params)}
+        union = list({c.label: c for options in allowed.values() for c in options}.values())
         config_hash = fingerprint(*[self.config_parts(p) for p in params], [t.kind for t in tasks], ctx.seed,
                                   [t.name for t in chain])
-        best, selection = None, {}
-        for candidate in tried:
-            backbone_lr = candidate.backbone_lr or params[0].lr
+        runs = {}
+        for candidate in union:
+            tuned = [candidate.apply(p) for p in params]
             seed_everything(ctx.seed)
             shared = copy.deepcopy(stored)
             models = [self.build(shared, t.kind, d.n_targets, p, texts[:k + 2], None, to_backbone=d.to_backbone)
-                      for k, (t, d, p) in enumerate(zip(tasks, datas, params))]
+                      for k, (t, d, p) in enumerate(zip(tasks, datas, tuned))]
             candidate_hash = fingerprint(config_hash, candidate.knobs)
-            fit = tune_jointly(models, datas, params, [t.metric for t in tasks], backbone_lr, ctx.replace(
-                checkpoint=store.checkpoint(f"joint-{tasks[-1].name}"),
-                fingerprint=fingerprint(candidate_hash, versions, backbone_manifest["sha256"], text_hashes)))
-            selection[candidate.label] = fit.best_score
-            if best is None or fit.best_score > best[2].best_score:
-                best = (models, candidate, fit, candidate_hash)
-        models, candidate, fit, candidate_hash = best
+            fit, bests = tune_jointly(models, datas, tuned, [t.metric for t in tasks],
+                                      candidate.backbone_lr or params[0].lr,
+                                      ctx.replace(fingerprint=fingerprint(candidate_hash, versions,
+                                                                          backbone_manifest["sha256"], text_hashes)))
+            runs[candidate.label] = (candidate, fit, bests, candidate_hash, tuned, models)
         wall = time.perf_counter() - t0
         out = []
-        for k, (task, model, data, p, version) in enumerate(zip(tasks, models, datas, params, versions)):
+        for k, (task, data, version) in enumerate(zip(tasks, datas, versions)):
+            options = [runs[c.label] for c in allowed[task.name]]
+            candidate, fit, bests, candidate_hash, tuned, models = max(options, key=lambda r: r[2][k].score)
+            model, best = models[k], bests[k]
+            model.backbone = copy.deepcopy(model.backbone)  # this task's own: the shared one at its best epoch
+            model.load_state_dict(best.state, strict=False)
+            model.eval()
+            criterion = selection_criterion(data, task.metric, tuned[k].select_on)
             seen = chain[:k + 2]  # tasks 1..k+1 (task k+1 = this one)
             manifest = task_manifest(
-                store, self, seen, data, model, fit, ctx, "joint_relative_gain", config_hash=candidate_hash,
-                params=p.model_dump(), data_version=version, backbone_manifest=backbone_manifest,
+                store, self, seen, data, model, fit, ctx, criterion, config_hash=candidate_hash,
+                params=tuned[k].model_dump(), data_version=version, backbone_manifest=backbone_manifest,
                 text_hashes={t.name: text_hashes[t.name] for t in seen}, candidate=candidate.knobs or None,
-                candidate_selection=selection if len(tried) > 1 else None, init_from=None,
-                inherited_prompt_from=None, wall_seconds=wall / len(tasks), trained_with=[t.name for t in tasks])
+                candidate_selection={label: r[2][k].score for label, r in runs.items()} if len(options) > 1 else None,
+                init_from=None, inherited_prompt_from=None, wall_seconds=wall / len(tasks),
+                trained_with=[t.name for t in tasks], joint_best_epoch=fit.best_epoch)
+            manifest.update({"best_epoch": best.epoch, f"best_valid_{criterion}": best.score})
             out.append(TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} MTL")))
         return out
 
 
 MTL = JointTraining("MTL", "one backbone copy fine-tuned jointly on all tasks after T1, an adapter per task",
-                    backbone="joint", prompt=False, backbone_lr_grid=(1e-4, 1e-3))
+                    backbone="joint", prompt=False)
