@@ -44,16 +44,19 @@ def _log(context: AssetExecutionContext):
     return lambda line: context.log.info(line)
 
 
-def setup_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
+def setup_asset(ds: str, tasks: list[TaskSpec], datasets: int = 1) -> AssetsDefinition:
     @asset(key=keys.study_setup(ds), group_name=keys.STUDY_GROUP, code_version=STUDY_CODE_VERSION, kinds=KINDS)
     def setup(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
               study: StudyResource, text_encoder: TextEncoderResource, torch_device: TorchResource) -> MaterializeResult:
-        """Per study seed: the dataset's tables, task texts and pretrained backbone (shared by every method)."""
+        """Per study seed: the dataset's tables, task texts and pretrained backbone (shared by every
+        method); the backbones train in the study's worker slots this dataset's setup has (nothing
+        else runs before the setups finish), each with the step's share of the cores."""
         threads = study.use_threads()
         out = setup_seeds(Path(store.home), ds, tasks, with_tuning_seed(study.seeds, study.tuning_seed),
                           data=experiment.data_path(ds),
                           encoder=text_encoder.encoder(), device=torch_device.get_device(),
-                          scale=experiment.synthetic_scale, log=_log(context))
+                          scale=experiment.synthetic_scale, processes=max(1, study.workers // datasets),
+                          log=_log(context))
         path = store.store().save_study_part(ds, "setup", out)
         return MaterializeResult(metadata={
             "seeds": MetadataValue.json(study.seeds), "torch_threads": threads, "source": experiment.source_label(ds),
@@ -156,6 +159,6 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
 
 def study_assets(catalogs: dict[str, list[TaskSpec]]) -> list[AssetsDefinition]:
     per_dataset = [a for ds, tasks in catalogs.items() for a in
-                   [setup_asset(ds, tasks)] + [method_asset(ds, tasks, m) for m in METHODS]
+                   [setup_asset(ds, tasks, len(catalogs))] + [method_asset(ds, tasks, m) for m in METHODS]
                    + [orders_asset(ds, tasks), transfer_asset(ds, tasks)]]
     return per_dataset + [report_asset(catalogs)]

@@ -13,7 +13,7 @@ from pcl_pipeline.study.methods.registry import METHODS
 from pcl_pipeline.study.methods.search import candidates_of
 from pcl_pipeline.settings import Settings
 from pcl_pipeline.study.report import CLAIMS, write_study
-from pcl_pipeline.study.run import order_variant, run_study, study_orders
+from pcl_pipeline.study.run import order_variant, run_study, setup_seeds, study_orders
 from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.store.artifact_store import ArtifactStore
 from pcl_pipeline.text_encoder import RandomTextEncoder
@@ -86,6 +86,17 @@ def test_study_json_has_the_issue_shape(study):
         assert set(per_task) == set(TASKS) and all(knobs in [c.knobs for c in candidates_of(name)]
                                                    for knobs in per_task.values()), name
     assert stored["tuning_seed"] == 7 and (study["home"] / "study" / "seed-7" / "movielens" / "variants").is_dir()
+
+
+def test_setup_trains_the_seeds_backbones_in_processes_as_one_process_would(tmp_path):
+    """The study's setup trains one backbone per seed, several processes at once: the same bytes
+    as one after another (each process has the caller's torch thread count)."""
+    tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
+    runs = {n: setup_seeds(tmp_path / f"home{n}", "movielens", tasks, [0, 7], data=None,
+                           encoder=RandomTextEncoder(seed=1), scale=0.3, processes=n, log=lambda line: None)
+            for n in (1, 2)}
+    assert [r["backbone_sha256"] for r in runs[2]] == [r["backbone_sha256"] for r in runs[1]]
+    assert runs[2][0]["backbone_sha256"] != runs[2][1]["backbone_sha256"]  # two seeds, two backbones
 
 
 def test_transfer_exports_user_representations_readable_from_duckdb(study):

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -151,21 +153,37 @@ def with_tuning_seed(seeds: list[int], tuning_seed: int | None) -> list[int]:
 
 
 def setup_seeds(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], *, data: Path | None, encoder,
-                device: torch.device = CPU, scale: float = 1.0, log=print) -> list[dict]:
-    """Per seed: the data, the task texts and the pretrained backbone every method starts from."""
+                device: torch.device = CPU, scale: float = 1.0, processes: int = 1, log=print) -> list[dict]:
+    """Per seed: the data, the task texts and the pretrained backbone every method starts from.
+    Data and texts are built here, seed after seed; the backbones train `processes` at once, each
+    in a process of its own with this process's torch thread count (so the bytes equal a serial
+    run's: artifact bytes depend on the thread count)."""
+    skipped = {seed: prepare_seed(seed_root(home, seed).dataset(dataset), tasks, data, seed, encoder, scale)
+               for seed in seeds}
+    jobs = [(str(home), dataset, tasks[0], seed, str(device), torch.get_num_threads()) for seed in seeds]
+    if processes > 1 and len(seeds) > 1:
+        with ProcessPoolExecutor(max_workers=min(processes, len(seeds)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            backbones = list(pool.map(_pretrain_seed, *zip(*jobs)))
+    else:
+        backbones = [_pretrain_seed(*job) for job in jobs]
     out = []
-    for seed in seeds:
-        shared = seed_root(home, seed).dataset(dataset)
-        skipped = prepare_seed(shared, tasks, data, seed, encoder, scale)
-        backbone = train_backbone(shared, tasks[0], TrainContext(seed=seed, device=device))
-        manifest = shared.save_backbone(backbone.model, backbone.manifest)
-        out.append({"seed": seed, "backbone_sha256": manifest["sha256"], "backbone_seconds": manifest["wall_seconds"],
-                    "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values()),
-                    "not_applicable": skipped})
-        for name, why in skipped.items():
+    for seed, backbone in zip(seeds, backbones):
+        out.append({"seed": seed, **backbone, "not_applicable": skipped[seed]})
+        for name, why in skipped[seed].items():
             log(f"{dataset} seed {seed}: {name} is not applicable to this data and is skipped: {why}")
-        log(f"{dataset} seed {seed}: data, texts and backbone ready")
+        log(f"{dataset} seed {seed}: data, texts and backbone ready ({backbone['backbone_seconds']:.0f} s)")
     return out
+
+
+def _pretrain_seed(home: str, dataset: str, t1: TaskSpec, seed: int, device: str, threads: int) -> dict:
+    """One seed's backbone, trained and stored (setup_seeds runs it in a process pool or inline)."""
+    torch.set_num_threads(threads)
+    shared = seed_root(Path(home), seed).dataset(dataset)
+    backbone = train_backbone(shared, t1, TrainContext(seed=seed, device=torch.device(device)))
+    manifest = shared.save_backbone(backbone.model, backbone.manifest)
+    return {"backbone_sha256": manifest["sha256"], "backbone_seconds": manifest["wall_seconds"],
+            "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values())}
 
 
 def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], name: str, *,
@@ -254,7 +272,7 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
 def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], methods: list[str] | None = None, *,
                 data: Path | None = None, encoder=None, device: torch.device = CPU, scale: float = 1.0,
                 orders_per_seed: int | None = 1, tuning_seed: int | None = None, transfer: bool = True,
-                log=print) -> dict:
+                setup_processes: int = 1, log=print) -> dict:
     """The study of one dataset (the value under "datasets"[dataset] of the study), in one process;
     the Dagster study group runs the same steps as separate assets."""
     if encoder is None:
@@ -263,7 +281,7 @@ def run_dataset(home: Path, dataset: str, tasks_dir: Path, seeds: list[int], met
     methods = list(methods or STUDY_METHODS)
     tasks = load_catalog(tasks_dir, dataset)
     setup = setup_seeds(home, dataset, tasks, with_tuning_seed(seeds, tuning_seed), data=data, encoder=encoder,
-                        device=device, scale=scale, log=log)
+                        device=device, scale=scale, processes=setup_processes, log=log)
     per_method = {name: run_method(home, dataset, tasks, seeds, name, tuning_seed=tuning_seed, device=device, log=log)
                   for name in methods}
     orders = run_orders(home, dataset, tasks_dir, seeds, device=device, orders_per_seed=orders_per_seed, log=log) \
@@ -396,7 +414,7 @@ def trivial_baselines(tasks: list[TaskSpec], per_method: dict[str, list[dict]]) 
 def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int], methods: list[str] | None = None,
               *, data_paths: dict[str, Path | None] | None = None, encoder=None, device: torch.device = CPU,
               scale: float = 1.0, orders_per_seed: int | None = 1, tuning_seed: int | None = None,
-              transfer: bool = True, log=print) -> dict:
+              transfer: bool = True, setup_processes: int = 1, log=print) -> dict:
     """The whole study: {"seeds": [...], "tuning_seed", "sources", "datasets": {ds: run_dataset(...)}}."""
     data_paths = data_paths or {}
     return {"seeds": list(seeds), "tuning_seed": tuning_seed,
@@ -404,5 +422,5 @@ def run_study(home: Path, datasets: list[str], tasks_dir: Path, seeds: list[int]
             "datasets": {
         ds: run_dataset(home, ds, tasks_dir, seeds, methods, data=data_paths.get(ds), encoder=encoder, device=device,
                         scale=scale, orders_per_seed=orders_per_seed, tuning_seed=tuning_seed, transfer=transfer,
-                        log=log)
+                        setup_processes=setup_processes, log=log)
         for ds in datasets}}
