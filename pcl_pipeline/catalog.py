@@ -67,7 +67,9 @@ class BackboneParams(SASRecArch):
     warmup_epochs: int = Field(default=2, ge=0)  # linear lr warm-up: epoch e <= warmup_epochs trains at lr * e / (warmup_epochs + 1)
     decay_patience: int | None = Field(default=2, ge=1)  # multiply lr by decay_factor after this many epochs without improvement (None: constant lr)
     decay_factor: float = Field(default=0.5, gt=0, lt=1)
-    max_decays: int | None = Field(default=3, ge=0)  # stop after this many cuts and one more plateau (None: patience only)
+    # stop after this many cuts and one more plateau (None: patience only); a third cut found no
+    # better state on any of 6 backbones checked (docs/results.md), so 2 gives the same best states
+    max_decays: int | None = Field(default=2, ge=0)
     sampled_softmax_above: int = Field(default=50_000, ge=1)  # vocabulary size above which T1 uses sampled softmax
     num_negatives: int = Field(default=1024, ge=1)  # negatives per batch for the sampled softmax
     # "ce": softmax cross-entropy at every position (ours); "bce": the original SASRec recipe,
