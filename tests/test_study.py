@@ -88,6 +88,7 @@ def test_study_json_has_the_issue_shape(study):
     assert stored["tuning_seed"] == 7 and (study["home"] / "study" / "seed-7" / "movielens" / "variants").is_dir()
 
 
+@pytest.mark.slow  # ~45 s: spawns processes that import torch
 def test_setup_trains_the_seeds_backbones_in_processes_as_one_process_would(tmp_path):
     """The study's setup trains one backbone per seed, several processes at once: the same bytes
     as one after another (each process has the caller's torch thread count)."""

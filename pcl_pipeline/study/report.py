@@ -333,7 +333,8 @@ def write_study(home: Path, study: dict, markdown_path: Path | None = None) -> P
     tasks, per method), the order chart and the transfer MLP's learning curves."""
     folder = (markdown_path or ArtifactStore(home).reports_dir / "study.md").parent
     name = (markdown_path or Path("study.md")).name
-    others = sorted(p.name for p in folder.glob("study*.md") if p.name != name) if folder.exists() else []
+    others = sorted(p.name for p in folder.glob("study*.md") if p.name not in (name, "study-protocol.md")) \
+        if folder.exists() else []
     stem = Path(name).stem
     target = ArtifactStore(home).save_study(study, render_markdown(study, others, stem), markdown_path)
     for ds, result in study["datasets"].items():
