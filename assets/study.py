@@ -38,6 +38,18 @@ from resources.text import TextEncoderResource
 
 STUDY_CODE_VERSION = "1"
 KINDS = {"pytorch", "json"}
+# Longest steps first (the study job runs PCL_STUDY_WORKERS steps at once; Dagster starts the
+# highest "dagster/priority" of the ready steps): on ML-100K the methods that train a backbone
+# took 909-1467 s (MTL, which trains every task at once, the most), PCL and its ablations
+# 486-552 s, the task orders 444 s, Adapter 322 s, transfer 25 s (docs/results.md); in the
+# registry's order the task orders ran last, alone, for 7 minutes.
+PRIORITY = {"joint": 3, "trains_backbone": 2, "frozen": 1}
+
+
+def _priority(method) -> dict[str, str]:
+    level = PRIORITY["joint"] if method.backbone == "joint" else \
+        PRIORITY["trains_backbone"] if method.trains_backbone else PRIORITY["frozen"]
+    return {"dagster/priority": str(level)}
 
 
 def _log(context: AssetExecutionContext):
@@ -70,7 +82,8 @@ def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
     method = get_method(name)
 
     @asset(key=keys.study_method(ds, name), deps=[keys.study_setup(ds)], group_name=keys.STUDY_GROUP,
-           code_version=STUDY_CODE_VERSION, kinds=KINDS, description=f"{name}: {method.summary}")
+           code_version=STUDY_CODE_VERSION, kinds=KINDS, description=f"{name}: {method.summary}",
+           op_tags=_priority(method))
     def method_runs(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
         threads = study.use_threads()
@@ -96,7 +109,7 @@ def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
 
 def orders_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
     @asset(key=keys.study_orders(ds), deps=[keys.study_setup(ds)], group_name=keys.STUDY_GROUP,
-           code_version=STUDY_CODE_VERSION, kinds=KINDS)
+           code_version=STUDY_CODE_VERSION, kinds=KINDS, op_tags={"dagster/priority": str(PRIORITY["frozen"])})
     def task_orders(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
         """PCL trained over other orders of the tasks after T1: orders_per_seed on every seed, in turn."""

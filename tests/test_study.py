@@ -269,3 +269,19 @@ def test_a_task_the_data_cannot_serve_is_marked_and_the_study_goes_on(tmp_path):
     assert set(ml["order"]) == {"T2_rate_4plus", "T3_rate_5"} and ml["transfer"] is None  # no classification task left
     markdown = write_study(tmp_path / "home", result, tmp_path / "study.md").read_text(encoding="utf-8")
     assert "T4_gender: not applicable to this data" in markdown
+
+
+def test_the_study_job_starts_the_longest_steps_first(tmp_path):
+    """Dagster starts the ready step with the highest dagster/priority: the methods that train a
+    backbone (MTL, training every task at once, first) before PCL's family, the task orders and
+    Adapter, so the longest steps do not run last and alone."""
+    from assets.study import method_asset, orders_asset
+
+    tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
+
+    def priority(asset) -> int:
+        return int(asset.op.tags.get("dagster/priority", 0))
+
+    levels = {name: priority(method_asset("movielens", tasks, name)) for name in METHODS}
+    assert levels["MTL"] > levels["SeqFT"] == levels["SinMo"] == levels["FineAll"] > levels["PCL"]
+    assert levels["PCL"] == levels["Adapter"] == priority(orders_asset("movielens", tasks)) > 0
