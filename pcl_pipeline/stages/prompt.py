@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.catalog import TaskParams, TaskSpec
 from pcl_pipeline.data.splits import TaskData
 from pcl_pipeline.model.pcl import PCLTaskModel, count_parameters
 from pcl_pipeline.plots import training_curve_png
@@ -60,7 +60,7 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
     config_hash = fingerprint(*recipe.config_parts(catalog_params), task.kind, task.metric, ctx.seed,
                               [t.name for t in chain])
     tried = candidates or recipe.candidates(catalog_params)
-    best: tuple[PCLTaskModel, Candidate, FitResult, str] | None = None
+    best: tuple[PCLTaskModel, Candidate, FitResult, str, TaskParams] | None = None
     selection = {}
     for candidate in tried:
         # The task's fresh parts are drawn from the seed, not from whatever ran before in this

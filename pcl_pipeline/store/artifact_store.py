@@ -41,11 +41,9 @@ from pcl_pipeline.data.splits import NextItemData, TaskData, load_vocab
 from pcl_pipeline.data.task_data import StageInputs, TaskDataPaths
 from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
+from pcl_pipeline.recipe import Architecture
 from pcl_pipeline.store.artifacts import ArtifactError, ArtifactPaths, load_artifact, load_manifest, save_artifact
 from pcl_pipeline.store.files import atomic_path, file_sha256, write_bytes, write_json, write_text
-
-# a stored task artifact without "architecture" in its manifest is PCL's (prompts, frozen backbone)
-PCL_ARCHITECTURE = {"prompt": True, "backbone_in_artifact": False}
 
 TEXTS_KEY = "texts"  # the description embeddings of tasks 1..k travel inside a task's artifact
 DEFAULT_VARIANT = "default"
@@ -259,7 +257,7 @@ class DatasetStore:
                                 f"re-materialize this task's prompt asset")
         # fields of the params that no longer exist (backbone_lr, before methods kept their own knobs) are dropped
         params = TaskParams(**{k: v for k, v in manifest["params"].items() if k in TaskParams.model_fields})
-        architecture = manifest.get("architecture", PCL_ARCHITECTURE)
+        architecture = Architecture.of(manifest)
         k = len(manifest["chain"])
         placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
         to_backbone = None  # the backbone's scores as the item adapter's prior: rebuilt from the vocabulary
@@ -267,14 +265,14 @@ class DatasetStore:
             vocab = self.task_data_paths(task).vocab
             _, _, to_backbone = load_vocab("item_rec", vocab, backbone.cfg.n_items)
         model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
-                                 to_backbone, with_prompt=architecture["prompt"],
-                                 train_backbone=architecture["backbone_in_artifact"])
+                                 to_backbone, with_prompt=architecture.prompt,
+                                 train_backbone=architecture.backbone_in_artifact)
         expected = {key: tuple(v.shape) for key, v in model.task_state().items()}
         expected[TEXTS_KEY] = tuple(placeholder.shape)
         tensors, manifest = load_artifact(paths, expected)
         model.texts = tensors.pop(TEXTS_KEY)
         model.load_state_dict(tensors, strict=False)
-        if architecture["backbone_in_artifact"]:
+        if architecture.backbone_in_artifact:
             model.backbone.requires_grad_(False)  # loaded to be scored: nothing trains it any more
         return model.to(device).eval(), manifest
 

@@ -15,6 +15,7 @@ import torch
 from pcl_pipeline.catalog import TaskParams, TaskSpec
 from pcl_pipeline.model.pcl import PCLTaskModel
 from pcl_pipeline.model.sasrec import SASRec
+from pcl_pipeline.recipe import PCL as PIPELINE_PCL
 from pcl_pipeline.recipe import Architecture, Candidate, TaskRecipe
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import text_sha256
@@ -32,7 +33,6 @@ BackboneMode = Literal["frozen", "finetune", "scratch", "sequential", "joint"]
 # Where a task's description embeddings come from: the dataset's stored task_text embeddings
 # (MiniLM in the pipeline), or the random text encoder (the random-task-embedding ablation).
 TextEncoderKind = Literal["stored", "random"]
-DEFAULT_METHOD = "PCL"
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,13 @@ class Method(TaskRecipe):
         return super().build(backbone, kind, n_targets, params, texts, inherit_prompt if self.prompt else None,
                              to_backbone)
 
-    def current_encoder(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict] | None:
-        """(the encoder the task learned last in this variant left, the backbone's manifest with
-        "encoder_from") for the methods that keep changing one encoder (SeqFT, MTL); None before
-        any task was learned."""
-        if not any((store.variant_dir / "prompt").glob("*.json")):
-            return None
+    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
+        """T1 is re-measured with the encoder the task learned last in this variant left, for the
+        methods that keep changing one encoder ("sequential": SeqFT; "joint": MTL's jointly
+        trained backbone), with "encoder_from" in the manifest; the stored pretrained backbone
+        otherwise, and before any task was learned."""
+        if self.backbone not in ("sequential", "joint") or not any((store.variant_dir / "prompt").glob("*.json")):
+            return store.load_backbone(device)
         current = store.last_learned_task()
         _, manifest = store.load_backbone(device)
         return store.load_encoder(current, device), {**manifest, "encoder_from": current}
@@ -120,4 +121,4 @@ class Method(TaskRecipe):
         """PCL's config hash as the pipeline's (the study's PCL artifacts equal the pipeline's);
         every other method's adds its name."""
         parts = super().config_parts(params)
-        return parts if self.name == DEFAULT_METHOD else parts + [self.name]
+        return parts if self.name == PIPELINE_PCL.name else parts + [self.name]

@@ -28,10 +28,6 @@ class SequentialFineTuning(Method):
         sha = store.load_task_tensors(previous)[1]["sha256"]
         return Start(store.load_encoder(previous, device), (sha,), {"encoder_from": previous})
 
-    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
-        """T1 is re-measured with the current encoder too: fine-tuning on later tasks moves it."""
-        return self.current_encoder(store, device) or store.load_backbone(device)
-
     def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
         model, manifest = store.load_task_model(task, device)
         current = store.last_learned_task()

@@ -7,10 +7,7 @@ import copy
 import time
 from dataclasses import dataclass
 
-import torch
-
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.model.sasrec import SASRec
 from pcl_pipeline.plots import training_curve_png
 from pcl_pipeline.recipe import Candidate
 from pcl_pipeline.stages.prompt import TrainedTask, check_variant, task_manifest
@@ -26,10 +23,6 @@ from pcl_pipeline.training.prompt_tuning import selection_criterion
 @dataclass(frozen=True)
 class JointTraining(Method):
     """Trains every task of the chain at once (train_all) instead of one task after another."""
-
-    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
-        """T1 is re-measured with the jointly fine-tuned backbone every head uses."""
-        return self.current_encoder(store, device) or store.load_backbone(device)
 
     def train_all(self, store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext,
                   candidates: dict[str, list[Candidate]] | None = None) -> list[TrainedTask]:

@@ -9,7 +9,6 @@ from pcl_pipeline.study.methods.pcl import PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, 
 
 METHODS: dict[str, Method] = {m.name: m for m in (PCL, PCL_NO_CONTEXT, PCL_NO_INHERIT, PCL_RANDOM_TEXT,
                                                    ADAPTER, FINE_ALL, SIN_MO, SEQ_FT, MTL)}
-DEFAULT_METHOD = PCL.name  # the pipeline's own recipe (pcl_pipeline/recipe.py), as a method of the study
 
 
 def get_method(name: str) -> Method:
