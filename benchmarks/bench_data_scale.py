@@ -4,6 +4,7 @@ pandas implementation of the same transform (the baseline), each in its own proc
 RSS is its own.
 
     python benchmarks/bench_data_scale.py [--ratings 25e6] [--memory-limit 2GB]
+    python benchmarks/bench_data_scale.py --tenrec [--rows 120e6]   # the Tenrec-sized check
 
 Pipeline process: read + validate ratings/users/movies (formats), interactions (T1 events:
 first (user, item) event, seeded tie order, positions, the 80% history cut), sequences (one row
@@ -104,6 +105,65 @@ print(json.dumps({"steps": steps, "ratings": n_ratings, "interactions": n_inter,
 """
 
 
+# Tenrec-sized check (--tenrec): the embedded generator's lifelong files at ~120M rows, every
+# data step in one process as the assets run them (a connection each), no baseline: the targets
+# are absolute (<= 10 minutes, peak RSS <= 4 GB on 2 cores).
+TENREC_ROWS_AT_SCALE_1 = 45_864  # task_0..task_3 data lines the generator writes at scale 1 (seed 0)
+TENREC_PIPELINE = r"""
+import json, sys, time, resource
+from pathlib import Path
+import duckdb
+from pcl_pipeline.catalog import load_catalog
+from pcl_pipeline.stages import data as stages
+from pcl_pipeline.store.artifact_store import ArtifactStore
+
+folder, home, tmp, limit = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+tasks = load_catalog(Path(sys.argv[5]), "tenrec")
+store = ArtifactStore(home).dataset("tenrec")
+steps, rss = {}, {}
+def step(name, fn):
+    con = duckdb.connect(config={"memory_limit": limit, "temp_directory": tmp, "preserve_insertion_order": True})
+    t0 = time.perf_counter(); out = fn(con); con.close()
+    steps[name] = time.perf_counter() - t0; rss[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  {name}: {steps[name]:.1f} s, peak RSS so far {rss[name]:,.0f} MB", file=sys.stderr, flush=True)
+    return out
+info = step("read + validate", lambda con: stages.ingest_raw(con, store, folder, seed=0, scale=1.0))
+skipped = step("applicability", lambda con: stages.check_applicability(con, store, tasks))
+n_inter = step("interactions", lambda con: stages.interactions(con, store, tasks[0], seed=0))
+n_seq = step("sequences", lambda con: stages.sequences(con, store, seed=0))
+rows = {t.name: step(f"task rows {t.name}", lambda con, t=t: stages.task_data(con, store, t, tasks[0], seed=0))
+        for t in tasks if t.name not in skipped}
+print(json.dumps({"steps": steps, "rss": rss, "raw_rows": info["rows"], "interactions": n_inter, "users": n_seq,
+                  "task_rows": rows, "tolerated": info["tolerated"]}))
+"""
+
+
+def tenrec_check(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="pcl-tenrec-scale-"))
+    scale = args.rows / TENREC_ROWS_AT_SCALE_1
+    t0 = time.perf_counter()
+    from pcl_pipeline.synthetic import generate_tenrec
+
+    generate_tenrec(tmp / "tenrec", seed=0, scale=scale)
+    size = sum(p.stat().st_size for p in (tmp / "tenrec").glob("*.csv")) / 2**30
+    print(f"generated Tenrec lifelong task_0..3.csv at scale {scale:.0f}: {size:.1f} GiB in {time.perf_counter() - t0:.1f} s")
+    (tmp / "spill").mkdir()
+    pipe, wall = run(TENREC_PIPELINE, str(tmp / "tenrec"), str(tmp / "home"), str(tmp / "spill"), args.memory_limit,
+                     str(REPO / "tasks"))
+    n = sum(pipe["raw_rows"].values())
+    print(f"\n== {n:,} Tenrec rows ({', '.join(f'{k} {v:,}' for k, v in pipe['raw_rows'].items())}), "
+          f"{pipe['interactions']:,} T1 interactions, {pipe['users']:,} users; DuckDB memory_limit {args.memory_limit} ==")
+    print(f"{'data step':<36} {'seconds':>8} {'rows/s':>12} {'peak RSS so far MB':>19}")
+    for step, seconds in pipe["steps"].items():
+        print(f"{step:<36} {seconds:>8.1f} {n / seconds:>12,.0f} {pipe['rss'][step]:>19,.0f}")
+    total = sum(pipe["steps"].values())
+    print(f"\nevery data step: {total:.1f} s ({total / 60:.1f} min, target <= 10), {n / total:,.0f} rows/s; "
+          f"peak RSS {max(pipe['rss'].values()):,.0f} MB (target <= 4096); process wall {wall:.1f} s")
+    print(f"task rows: {pipe['task_rows']}; tolerated: {pipe['tolerated']}")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run(code: str, *args: str, env: dict | None = None) -> tuple[dict, float]:
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO,
@@ -118,7 +178,13 @@ def main() -> None:
     parser.add_argument("--ratings", type=float, default=25e6, help="about this many ratings")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--tenrec", action="store_true",
+                        help="the Tenrec-sized check instead: every data step on a lifelong log of --rows rows")
+    parser.add_argument("--rows", type=float, default=120e6, help="with --tenrec: about this many rows")
     args = parser.parse_args()
+    if args.tenrec:
+        tenrec_check(args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="pcl-scale-"))
     scale = args.ratings / RATINGS_AT_SCALE_1
     t0 = time.perf_counter()

@@ -10,7 +10,9 @@ from pcl_pipeline.store.files import atomic_path
 
 
 def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[object], path: Path) -> int:
-    """Run `query` (which must end in an ORDER BY) and write its rows to `path`; return the row count."""
+    """Run `query` and write its rows to `path`; return the row count. The query fixes the row
+    order: it ends in an ORDER BY, or scans one table in its stored order on a connection that
+    preserves insertion order (read_table's tables, which are in file order)."""
     with atomic_path(path) as tmp:
         con.execute(f"COPY ({query}) TO '{_quoted(tmp)}' (FORMAT parquet, COMPRESSION zstd)", list(params)).fetchall()
     return count_rows(con, path)

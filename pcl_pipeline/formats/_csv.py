@@ -15,6 +15,14 @@ How it works, and why:
 4. The typed table keeps file order; its `line` column is the line in the file (header and
    blank lines counted), so errors and Tenrec's click order point at the real line.
 
+A fast path skips steps 2-3 for the common large file: when every byte after the header is a
+digit, the delimiter, a line end or the missing-value token (one pass over the bytes, which also
+counts the lines), a field has exactly one reading, so DuckDB reads the file typed and the checks
+become one aggregate over the typed columns (_read_plain). Anything that aggregate does not
+prove clean (a parse error, an empty field, a blank line, a value out of range, a repeated row)
+sends the file down the checked path above, which words the error; tests/test_data_order.py
+shows both paths build the same tables.
+
 What carries no data is tolerated and counted (`ReadResult.tolerated`, shown in the raw_logs
 asset's metadata): blank lines anywhere (DuckDB skips them; leading ones are skipped before the
 header), a UTF-8 byte-order mark, CRLF line ends, empty trailing columns in a header or in rows
@@ -48,6 +56,7 @@ _NO_NULL_STRING = "\x00"
 _CHUNK = 1 << 20
 # Rows may carry up to this many extra trailing fields, accepted only while they are empty.
 _EXTRA_FIELDS = 8
+_TOO_MANY = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
 @dataclass(frozen=True)
@@ -157,10 +166,15 @@ def read_table(
         names = [f.name for f in spec.fields]
         columns = list(range(len(spec.fields)))
 
+    content, plain = _scan(path, _plain_bytes(spec), skip=lead + spec.header)
+    if plain and not unnamed:
+        fast = _read_plain(con, path, spec, names, columns, lead, content - spec.header - lead, tolerated)
+        if fast is not None:
+            return fast
     stage = f"_stage_{spec.table}"
-    _stage(con, path, spec, stage, len(names) + unnamed + _EXTRA_FIELDS, lead)
+    extra = _stage(con, path, spec, stage, len(names) + unnamed, lead)
     try:
-        rows, lines = _check_lines(con, path, spec, stage, names, lead, tolerated, unnamed)
+        rows, lines = _check_lines(con, path, spec, stage, names, lead, tolerated, content, unnamed, extra)
         for field, column in zip(spec.fields, columns):
             if column is not None:
                 _check_field(con, path, spec, stage, field, f"c{column}", lines)
@@ -205,25 +219,32 @@ class _Lines:
 
 def _stage(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, n_fields: int, lead: int
-) -> None:
+) -> int:
     """All fields as VARCHAR, positional names c0..c<n-1>, rows in file order; the `lead` blank
-    lines before the first content line skipped (DuckDB would take the first row as the header)."""
+    lines before the first content line skipped (DuckDB would take the first row as the header).
+    Read at the layout's width first; only a file with a longer line is read again with
+    _EXTRA_FIELDS more columns (empty trailing fields are tolerated, values there are reported).
+    Returns how many extra columns the stage has (0 or _EXTRA_FIELDS)."""
     quote = '"' if spec.quoted else ""
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv(?, delim = ?, "
-            "header = ?, quote = ?, escape = ?, null_padding = true, auto_detect = false, "
-            "columns = ?, encoding = ?, nullstr = ?, skip = ?)",
-            [str(path), spec.delimiter, spec.header, quote, quote,
-             {f"c{i}": "VARCHAR" for i in range(n_fields)}, spec.encoding, _NO_NULL_STRING, lead],
-        )
-    except duckdb.Error as err:
-        raise _duckdb_error(path, spec, n_fields - _EXTRA_FIELDS, err) from None  # named + unnamed columns
+    for extra in (0, _EXTRA_FIELDS):
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv(?, delim = ?, "
+                "header = ?, quote = ?, escape = ?, null_padding = true, auto_detect = false, "
+                "columns = ?, encoding = ?, nullstr = ?, skip = ?)",
+                [str(path), spec.delimiter, spec.header, quote, quote,
+                 {f"c{i}": "VARCHAR" for i in range(n_fields + extra)}, spec.encoding, _NO_NULL_STRING, lead],
+            )
+            return extra
+        except duckdb.Error as err:
+            if extra or not _TOO_MANY.search(str(err)):
+                raise _duckdb_error(path, spec, n_fields, err) from None  # named + unnamed columns
+    raise AssertionError("unreachable")
 
 
 def _check_lines(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str], lead: int,
-    tolerated: dict[str, int], unnamed: int = 0,
+    tolerated: dict[str, int], content: int, unnamed: int = 0, extra: int = _EXTRA_FIELDS,
 ) -> tuple[int, _Lines]:
     """No data rows, short (truncated) lines, values in trailing extra fields; blank lines skipped
     and counted; rows with values in the header's `unnamed` trailing columns counted (and the
@@ -231,7 +252,7 @@ def _check_lines(
     (rows,) = con.execute(f"SELECT count(*) FROM {stage}").fetchone()
     if rows == 0:
         raise InputError(path, "no data rows", expected=_describe(spec))
-    lines = _content_lines(path) - spec.header - lead
+    lines = content - spec.header - lead
     blanks: list[int] = []
     if rows != lines:
         blanks = _blank_lines(path, after=lead + 1)
@@ -268,14 +289,16 @@ def _check_lines(
             tolerated[f"rows with values in unnamed {columns} (ignored: the header names no such column)"] = carried
             log.warning("%s: the header leaves %s unnamed; their values in %d rows are ignored", path, columns, carried)
     width = len(names) + unnamed  # the fields a line may carry values in
-    extras = [f"c{i}" for i in range(width, width + _EXTRA_FIELDS)]
-    bad = con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {_any_value(extras)} "
-                      f"ORDER BY rowid LIMIT 1").fetchone()
-    if bad is not None:
+    extras = [f"c{i}" for i in range(width, width + extra)]  # none: no line is longer (_stage)
+    bad = extras and con.execute(f"SELECT rowid, {', '.join(extras)} FROM {stage} WHERE {_any_value(extras)} "
+                                 f"ORDER BY rowid LIMIT 1").fetchone()
+    if bad:
         n = width + max(i + 1 for i, v in enumerate(bad[1:]) if v is not None)
         raise InputError(path, f"line has {n} fields", line=numbering.of(bad[0]),
                          value=next(v for v in bad[1:] if v is not None and v.strip()),
                          expected=f"{width} fields: {_describe(spec)}")
+    if width + extra == len(names):  # the stage has no column beyond the named ones
+        return rows, numbering
     (empty,) = con.execute(f"SELECT count(*) FROM {stage} WHERE c{len(names)} IS NOT NULL "
                            f"AND NOT ({residue_sql})").fetchone()  # trailing fields, all empty
     if empty:
@@ -487,16 +510,111 @@ def _match_header(path: Path, names: list[str], specs: tuple[FileSpec, ...]) -> 
                      value=_clip(spec.delimiter.join(names)), expected=expected)
 
 
-def _content_lines(path: Path) -> int:
-    """Lines up to the last non-blank one (DuckDB also ignores trailing blank lines)."""
+def _scan(path: Path, plain: bytes | None, skip: int) -> tuple[int, bool]:
+    """One pass over the bytes: the lines up to the last non-blank one (DuckDB also ignores
+    trailing blank lines), and whether every byte after the first `skip` lines is one of `plain`
+    (always False when `plain` is None)."""
     newlines = content = 0
+    clean = plain is not None
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
+            if clean:
+                body = chunk
+                if newlines < skip:  # the header and leading blank lines may hold anything
+                    cut = -1
+                    for _ in range(skip - newlines):
+                        cut = chunk.find(b"\n", cut + 1)
+                        if cut < 0:
+                            break
+                    body = b"" if cut < 0 else chunk[cut + 1:]
+                clean = not body.translate(None, plain)
             body = chunk.rstrip(b"\r\n")
             if body:
                 content = newlines + body.count(b"\n") + 1
             newlines += chunk.count(b"\n")
-    return content
+    return content, clean
+
+
+def _plain_bytes(spec: FileSpec) -> bytes | None:
+    """The bytes of a file _read_plain may take: digits, the delimiter, line ends and the
+    missing-value token. None when the layout has a text field (its values need the checked
+    path) or more than one missing token (DuckDB's reader takes one)."""
+    if any(f.type == "VARCHAR" for f in spec.fields) or len(_missing_tokens(spec)) > 1:
+        return None
+    return b"0123456789\r\n" + "".join([spec.delimiter, *_missing_tokens(spec)]).encode("ascii")
+
+
+def _missing_tokens(spec: FileSpec) -> set[str]:
+    return {f.missing for f in spec.fields if f.missing is not None}
+
+
+def _read_plain(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, names: list[str], columns: list[int | None],
+    lead: int, lines: int, tolerated: dict[str, int],
+) -> ReadResult | None:
+    """The fast path for a file whose data lines hold only digits, delimiters and the missing
+    token (_scan): DuckDB reads it typed, and the checks become one aggregate over the typed
+    columns. A field of plain digits has exactly one reading (no sign, spaces, decimals or hex can
+    occur), so the table equals what the checked path builds from the same bytes. Returns None
+    (the caller takes the checked path, which words the error) on anything that path would treat
+    specially: a parse error (an empty field, or the token inside a value), a short or long line,
+    blank lines, a missing value where the field has no token, a value out of range or a repeated
+    row."""
+    field_of = {c: f for f, c in zip(spec.fields, columns) if c is not None}
+    fast = f"_plain_{spec.table}"
+    # DuckDB reads an empty field as NULL unless nullstr is set: a token that never occurs does
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {fast} AS SELECT * FROM read_csv(?, delim = ?, header = ?, "
+            "quote = '', escape = '', null_padding = false, auto_detect = false, columns = ?, skip = ?, "
+            "nullstr = ?)",
+            [str(path), spec.delimiter, spec.header,
+             {f"c{i}": field_of[i].type if i in field_of else "VARCHAR" for i in range(len(names))}, lead,
+             next(iter(_missing_tokens(spec)), _NO_NULL_STRING)])
+    except duckdb.Error:
+        return None
+    try:
+        aggregates, limits = ["count(*)"], []
+        missing = [(column, field) for column, field in field_of.items() if field.missing is not None]
+        for column, field in field_of.items():
+            if field.missing is None:  # only the token reads as NULL
+                aggregates.append(f"count(c{column}) = count(*)")
+            if field.type == "DOUBLE":
+                aggregates.append(f"count_if(NOT isfinite(c{column})) = 0")
+            if field.min is not None:
+                aggregates.append(f"coalesce(min(c{column}) >= ?, TRUE)")
+                limits.append(field.min)
+            if field.max is not None:
+                aggregates.append(f"coalesce(max(c{column}) <= ?, TRUE)")
+                limits.append(field.max)
+        if spec.unique:
+            key = ", ".join(f"c{c}" for f, c in zip(spec.fields, columns) if f.name in spec.unique)
+            # distinct hashes == rows proves the keys distinct; a collision only sends the file
+            # to the checked path, which compares the keys themselves
+            aggregates.append(f"count(DISTINCT hash({key})) = count(*)")
+        aggregates += [f"count(*) - count(c{column})" for column, _ in missing]
+        rows, *passed = con.execute(f"SELECT {', '.join(aggregates)} FROM {fast}", limits).fetchone()
+        counts = passed[len(passed) - len(missing):]
+        if rows == 0 or rows != lines or not all(passed[:len(passed) - len(missing)]):
+            return None
+        typed = ", ".join(
+            f"c{c} AS {_quote(f.name)}" if c is not None else f"CAST(NULL AS {f.type}) AS {_quote(f.name)}"
+            for f, c in zip(spec.fields, columns))
+        derived = dict(spec.derived)
+        out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
+        table = f"raw_{spec.table}"
+        # rowid follows the file (the connection preserves insertion order: read_table checks it)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
+                    f"(SELECT rowid + {1 + spec.header + lead} AS line, {typed} FROM {fast})")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {fast}")
+    if lead:
+        tolerated["blank lines skipped"] = lead
+    for (_, field), n in zip(missing, counts):
+        if n:
+            tolerated[f"{field.name} {field.missing} read as missing"] = n
+    log.info("read %s: %d rows into %s (plain digits; tolerated: %s)", path, rows, table, tolerated or "nothing")
+    return ReadResult(table, rows, tolerated)
 
 
 def _blank_lines(path: Path, after: int) -> list[int]:
@@ -520,7 +638,7 @@ def _duckdb_error(path: Path, spec: FileSpec, n_fields: int, err: duckdb.Error) 
     text = str(err)
     found = re.search(r"CSV Error on Line: (\d+)", text)
     line = int(found.group(1)) if found else None
-    too_many = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    too_many = _TOO_MANY.search(text)
     if too_many:
         return InputError(path, f"line has {too_many.group(2)} fields", line=line,
                           expected=f"{n_fields} fields: {_describe(spec)}")

@@ -35,8 +35,8 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: P
     source = read_source(con, store.dataset, folder)
     rows = {}
     for name, temp in sorted(source.tables.items()):
-        rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp} ORDER BY line", [],
-                                           store.raw_dir / f"{name}.parquet")
+        # the table is in line order already (read_table): no sort
+        rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp}", [], store.raw_dir / f"{name}.parquet")
     for stale in store.raw_dir.glob("*.parquet"):
         if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
             stale.unlink()
