@@ -64,7 +64,8 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
     # the study always runs the catalog order (its task-order study permutes it)
     study_catalogs = {ds: load_catalog(settings.tasks_dir, ds) for ds in settings.study_datasets}
     paths = settings.data_paths
-    return Definitions(
+    loaded: list[Definitions] = []  # the new-task sensor plans runs against these definitions
+    defs = Definitions(
         assets=all_assets(catalogs, source_versions(settings), settings.text_encoder,
                           settings.predictions_k if settings.outputs else None)
         + study_assets(study_catalogs),
@@ -95,8 +96,11 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
         jobs=[retrain_job, study_job_definition(settings.study_workers), *(extra_jobs or [])],
         schedules=[retrain_schedule(settings.retrain_cron)],
         sensors=[automation_sensor(settings.automation),
-                 new_task_files_sensor(settings, {ds: {t.name for t in ts} for ds, ts in catalogs.items()})],
+                 new_task_files_sensor(settings, {ds: {t.name for t in ts} for ds, ts in catalogs.items()},
+                                       lambda: loaded[0])],
     )
+    loaded.append(defs)
+    return defs
 
 
 defs = build_definitions(Settings.from_env())

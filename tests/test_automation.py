@@ -123,3 +123,24 @@ def test_a_code_change_rebuilds_everything_downstream_in_one_tick():
         assert tick.total_requested == 0
         tick = evaluate_automation_conditions(defs=chain("2"), instance=instance, cursor=tick.cursor)
         assert {r.key.to_user_string() for r in tick.results if r.true_subset.size > 0} == {"first", "second", "third"}
+
+
+def test_new_task_sensor_requests_the_run_plan_once_the_reloaded_code_knows_the_task(tiny_env):
+    """The tick after the reload runs in code that knows the task: it requests the run plan
+    (here a fresh home: every pipeline asset, the new task's among them) and clears its cursor."""
+    spec = yaml.safe_load((tiny_env["tasks"] / "movielens" / "T4_gender.yaml").read_text())
+    spec.update(name="T5_new", order=5)
+    (tiny_env["tasks"] / "movielens" / "T5_new.yaml").write_text(yaml.safe_dump(spec))
+    defs = build_definitions(Settings.from_env())
+    sensor_def = defs.get_sensor_def("new_task_files")
+    with DagsterInstance.ephemeral() as instance:
+        idle = sensor_def.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert idle.skip_message == "no new task files" and not idle.run_requests
+        context = build_sensor_context(instance=instance, definitions=defs, cursor='["movielens/T5_new"]')
+        result = sensor_def.evaluate_tick(context)
+    (request,) = result.run_requests
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert {"movielens/prompt_T5_new", "movielens/eval_T5_new", "movielens/report", "summary"} <= selected
+    assert not any(k.startswith("study/") for k in selected)
+    assert request.tags["pcl/new_tasks"] == "movielens/T5_new"
+    assert result.cursor == "[]"

@@ -13,16 +13,21 @@ The reference depends on the task's data only: the eval stage keeps it per data 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 from threadpoolctl import threadpool_limits
 
 from pcl_pipeline.data.splits import Split
 from pcl_pipeline.evaluation.classification import classification_metrics
 from pcl_pipeline.store.files import fingerprint
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+# scipy and sklearn are imported where a reference is fitted: the definitions (and so every code
+# server start and `dagster dev` reload) load this module, and those two take ~1 s to import
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 REFERENCE_NAME = "bag-of-items logistic regression"
@@ -36,6 +41,8 @@ def reference_key(data_version: str, n_items: int, n_classes: int, seed: int, gr
 
 
 def bag_of_items(split: Split, n_items: int) -> sparse.csr_matrix:
+    from scipy import sparse
+
     """(N, n_items + 1) binary CSR: which items are in each row's whole input history."""
     values, offsets = split.row_histories()
     indices, indptr = values.numpy(), offsets.numpy()
@@ -62,6 +69,9 @@ def _fit_reference(train: Split, valid: Split, test: Split, n_items: int, n_clas
                    seed: int, grid: tuple[float, ...]) -> dict:
     """Fit one LR per C on train, keep the C of the lowest validation log-loss, report its test
     metrics (classification_metrics on its logits). Returns name, C, valid log-loss per C, metrics."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
     x_train, x_valid, x_test = (bag_of_items(s, n_items) for s in (train, valid, test))
     y_train, y_valid = train.targets.numpy(), valid.targets.numpy()
     labels = np.arange(n_classes)

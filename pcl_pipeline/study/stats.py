@@ -16,7 +16,6 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 
-from scipy.stats import t as student_t
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_APPLICABLE = "reproduced", "not reproduced", "inconclusive", \
     "not applicable"
@@ -48,6 +47,8 @@ def paired_interval(differences: list[float], level: float = LEVEL) -> Interval:
     mean = statistics.fmean(differences)
     if n < 2:
         return Interval(mean, -math.inf, math.inf, n)
+    from scipy.stats import t as student_t  # here, not at import: the definitions load this module
+
     half = float(student_t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(differences) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 

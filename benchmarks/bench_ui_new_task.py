@@ -1,0 +1,153 @@
+"""A new task in the UI, timed by parts: `dagster dev` (automation on, the shipped sensors) on a
+materialized embedded default; a task file is dropped into tasks/movielens/ and the script
+prints how long each part of the way to summary.json took.
+
+    python benchmarks/bench_ui_new_task.py [--state DIR] [--settle 45]
+
+Parts (wall clock, from the moment the file is written):
+  reload     the file sensor noticed the file and the code location reloaded with the new
+             task (its eval asset answers in GraphQL)
+  requested  the run of the new task's assets was created (by the file sensor or the
+             automation sensor: the run's tags say which)
+  started    the run's process was up (Dagster launches one process per run)
+  finished   the run ended; its steps are listed with their seconds (training: the prompt step)
+  summary    summary.json names the new task
+--state reuses a folder that holds a materialized home (first use: `pcl run` fills it, ~2 min
+on 2 cores, timed and printed apart); each drop adds a task of its own name (T5_age_<n>), which
+stays in the folder's catalog and home; --reset starts the folder over.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from pcl_pipeline.catalog import load_catalog  # noqa: E402
+from ui_server import free_port, start_ui  # noqa: E402
+
+NEW_TASK = """name: {name}
+dataset: movielens
+kind: classification
+order: {order}
+description: User age bracket prediction from the rating sequence. Metric accuracy.
+label: {{source: users, column: age}}
+metric: accuracy
+"""
+ASSET = """query ($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { __typename } }"""
+RUNS = """
+query ($after: Float!) {
+  runsOrError(filter: {createdAfter: $after}) {
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value }
+                            assetSelection { path } } }
+  }
+}
+"""
+STEPS = """
+query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { stepStats { stepKey status startTime endTime } } } }
+"""
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def materialize(state: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "assets.cli", "run"], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"pcl run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state", type=Path, help="folder of a materialized home to reuse (default: a new temp one)")
+    parser.add_argument("--reset", action="store_true", help="delete --state's homes first")
+    parser.add_argument("--settle", type=float, default=45.0,
+                        help="seconds the idle UI runs before the drop (the automation sensor's first ticks)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    state = args.state or Path(tempfile.mkdtemp(prefix="pcl-ui-bench-"))
+    if args.reset:
+        for sub in ("pcl_home", "dagster_home", "tasks"):
+            shutil.rmtree(state / sub, ignore_errors=True)
+    tasks = state / "tasks"
+    if not tasks.exists():
+        shutil.copytree(REPO / "tasks", tasks)
+    # a name of its own per drop, so a home materialized once serves every run of the benchmark
+    name = f"T5_age_{int(time.time()) % 1_000_000}"
+    new_file = tasks / "movielens" / f"{name}.yaml"
+    new_eval = ["movielens", f"eval_{name}"]
+    order = 1 + max(t.order for t in load_catalog(tasks, "movielens"))  # last in the chain
+    (state / "dagster_home").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "dagster_home" / "dagster.yaml", state / "dagster_home" / "dagster.yaml")
+    env = {**os.environ, "PCL_HOME": str(state / "pcl_home"), "DAGSTER_HOME": str(state / "dagster_home"),
+           "PCL_TASKS_DIR": str(tasks), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    summary = state / "pcl_home" / "reports" / "summary.json"
+    if not summary.exists():
+        print(f"materializing the embedded default into {state} (pcl run) ...", flush=True)
+        print(f"  pcl run: {materialize(state, env):.1f} s", flush=True)
+
+    port = free_port()  # the file sensor reloads the code location through this webserver
+    with start_ui(state, env={"PCL_TASKS_DIR": str(tasks), "PCL_AUTOMATION": "on",
+                              "PCL_WEBSERVER_PORT": str(port)}, port=port) as ui:
+        print(f"dagster dev up on {ui.url}; idle for {args.settle:.0f} s", flush=True)
+        idle_from = time.time()
+        time.sleep(args.settle)
+        idle_runs = ui.graphql(RUNS, {"after": idle_from})["runsOrError"]["results"]
+        t0 = time.time()
+        new_file.write_text(NEW_TASK.format(name=name, order=order), encoding="utf-8")
+        marks: dict[str, float] = {}
+        run = None
+        deadline = time.monotonic() + args.timeout
+        while "summary" not in marks and time.monotonic() < deadline:
+            now = time.time()
+            if "reload" not in marks:
+                node = ui.graphql(ASSET, {"path": new_eval})["assetNodeOrError"]
+                if node["__typename"] == "AssetNode":
+                    marks["reload"] = now
+            runs = [r for r in ui.graphql(RUNS, {"after": t0})["runsOrError"]["results"]
+                    if new_eval in [a["path"] for a in r["assetSelection"] or []]]
+            if runs:
+                run = min(runs, key=lambda r: r["creationTime"])
+                if run["status"] in FINISHED and run["status"] != "SUCCESS":
+                    raise SystemExit(f"run {run['runId']} ended {run['status']}\n{ui.log_tail()}")
+            if summary.exists() and name in summary.read_text(encoding="utf-8"):
+                marks["summary"] = now
+            time.sleep(0.25)
+        if run is None or "summary" not in marks:
+            raise SystemExit(f"no summary with {name} after {args.timeout:.0f} s\n{ui.log_tail()}")
+        while run["endTime"] is None and time.monotonic() < deadline:  # the summary is the run's last step
+            time.sleep(0.25)
+            run = next(r for r in ui.graphql(RUNS, {"after": t0})["runsOrError"]["results"]
+                       if r["runId"] == run["runId"])
+        every = [r for r in ui.graphql(RUNS, {"after": t0})["runsOrError"]["results"]]
+        steps = ui.graphql(STEPS, {"runId": run["runId"]})["runOrError"]["stepStats"]
+        marks.update(requested=run["creationTime"], started=run["startTime"], finished=run["endTime"])
+
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    by = tags.get("dagster/sensor_name", "?")
+    print(f"\n== drop tasks/movielens/{name}.yaml -> summary.json: {marks['summary'] - t0:.1f} s "
+          f"(target <= 15 s; runs during the {args.settle:.0f}-s idle period: {len(idle_runs)}) ==")
+    previous = t0
+    for part in ("reload", "requested", "started", "finished", "summary"):
+        print(f"{part:<10} at {marks[part] - t0:6.1f} s  (+{marks[part] - previous:5.1f} s)")
+        previous = marks[part]
+    print(f"runs after the drop: {len(every)} (one is the target: no duplicate from the two sensors)")
+    print(f"run {run['runId'][:8]} requested by {by}: {len(run['assetSelection'])} assets: "
+          + ", ".join("/".join(a["path"]) for a in run["assetSelection"]))
+    for step in sorted(steps, key=lambda s: s["startTime"] or 0):
+        if step["startTime"] and step["endTime"]:
+            print(f"  {step['stepKey']:<40} {step['endTime'] - step['startTime']:6.1f} s  {step['status']}")
+    print(json.dumps({"total_s": marks["summary"] - t0, **{k: v - t0 for k, v in marks.items()}}))
+
+
+if __name__ == "__main__":
+    main()
