@@ -18,10 +18,10 @@ How it works, and why:
 A fast path skips steps 2-3 for the common large file: when every byte after the header is a
 digit, the delimiter, a line end or the missing-value token (one pass over the bytes, which also
 counts the lines), a field has exactly one reading, so DuckDB reads the file typed and the checks
-become one aggregate over the typed columns (_read_plain). Anything that aggregate does not
+become one aggregate over the typed columns (_plain.py). Anything that aggregate does not
 prove clean (a parse error, an empty field, a blank line, a value out of range, a repeated row)
-sends the file down the checked path above, which words the error; tests/test_data_order.py
-shows both paths build the same tables.
+sends the file down the checked path above, which words the error;
+tests/test_data_order.py shows both paths build the same tables.
 
 What carries no data is tolerated and counted (`ReadResult.tolerated`, shown in the raw_logs
 asset's metadata): blank lines anywhere (DuckDB skips them; leading ones are skipped before the
@@ -38,86 +38,26 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pcl_pipeline.errors import InputError
+from pcl_pipeline.formats._plain import plain_bytes, read_plain
+from pcl_pipeline.formats._spec import (
+    INTEGER_TYPES, NO_NULL_STRING, Field, FileSpec, ReadResult, output_sql, quoted_name,
+)
+
+__all__ = ["Field", "FileSpec", "ReadResult", "read_table"]
 
 log = logging.getLogger(__name__)
 
-_INTEGER_TYPES = ("BIGINT", "INTEGER")
-_TYPES = (*_INTEGER_TYPES, "DOUBLE", "VARCHAR")
 # Delimiters we try on a line that did not split, only to say what the file looks like.
 _LIKELY_DELIMITERS = ("::", "\t", "|", ",", ";")
-# A value that never occurs in these files: makes DuckDB keep empty fields as '' (see module doc).
-_NO_NULL_STRING = "\x00"
 _CHUNK = 1 << 20
 # Rows may carry up to this many extra trailing fields, accepted only while they are empty.
 _EXTRA_FIELDS = 8
 _TOO_MANY = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    table: str  # TEMP TABLE raw_<table> in the reading connection
-    rows: int
-    tolerated: dict[str, int]  # what carried no data and was skipped, e.g. {"blank lines skipped": 1}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a file: its standard name, type and the cheap range checks on it."""
-
-    name: str  # standard column name, used in the typed table and in error messages
-    type: str = "BIGINT"  # one of BIGINT, INTEGER, DOUBLE, VARCHAR
-    source: str | None = None  # name in the file's header (or official docs); default: name
-    min: float | None = None  # inclusive bounds, numeric types only
-    max: float | None = None
-    allowed: tuple[str, ...] = ()  # VARCHAR only: the accepted values; empty = anything
-    required: bool = True  # header files: False = the column may be absent (then all missing)
-    missing: str | None = None  # the token that means a missing value here (Tenrec: \N); None: none
-
-    def __post_init__(self) -> None:
-        if self.type not in _TYPES:
-            raise ValueError(f"field {self.name}: unknown type {self.type!r}")
-
-    @property
-    def header_name(self) -> str:
-        return self.source or self.name
-
-    def expected(self) -> str:
-        """The valid form in words, for error messages."""
-        if self.allowed:
-            return "one of " + ", ".join(repr(v) for v in self.allowed)
-        kind = {"DOUBLE": "a number", "VARCHAR": "text"}.get(self.type, "an integer")
-        if self.min is not None and self.max is not None:
-            return f"{kind} in {_num(self.min)}..{_num(self.max)}"
-        if self.min is not None:
-            return f"{kind} >= {_num(self.min)}"
-        return kind
-
-
-@dataclass(frozen=True)
-class FileSpec:
-    """How one file is laid out and which standard table it becomes (`raw_<table>`)."""
-
-    table: str  # standard table name; the result is TEMP TABLE raw_<table>
-    delimiter: str
-    header: bool  # True: fields are matched by name in the header row, any order, extras dropped
-    fields: tuple[Field, ...]  # header=False: every field of a line, in file order
-    output: tuple[str, ...]  # standard columns after `line`, in this order
-    derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the typed fields); fixed text
-    encoding: str = "utf-8"  # DuckDB encoding name: utf-8 or latin-1
-    quoted: bool = False  # CSV double-quote quoting ("a, b" is one field); False: quote=''
-    # fields that identify a row (a rating: user, item, time): a repeated row identical in every
-    # field is dropped and counted, a repeat with other values is an error naming both lines
-    unique: tuple[str, ...] = ()
-
-    def layout(self) -> str:
-        """The expected line or header, e.g. 'UserID::MovieID::Rating::Timestamp'."""
-        return self.delimiter.join(f.header_name for f in self.fields)
 
 
 def read_table(
@@ -166,9 +106,9 @@ def read_table(
         names = [f.name for f in spec.fields]
         columns = list(range(len(spec.fields)))
 
-    content, plain = _scan(path, _plain_bytes(spec), skip=lead + spec.header)
+    content, plain = _scan(path, plain_bytes(spec), skip=lead + spec.header)
     if plain and not unnamed:
-        fast = _read_plain(con, path, spec, names, columns, lead, content - spec.header - lead, tolerated)
+        fast = read_plain(con, path, spec, names, columns, lead, content - spec.header - lead, tolerated)
         if fast is not None:
             return fast
     stage = f"_stage_{spec.table}"
@@ -233,7 +173,7 @@ def _stage(
                 "header = ?, quote = ?, escape = ?, null_padding = true, auto_detect = false, "
                 "columns = ?, encoding = ?, nullstr = ?, skip = ?)",
                 [str(path), spec.delimiter, spec.header, quote, quote,
-                 {f"c{i}": "VARCHAR" for i in range(n_fields + extra)}, spec.encoding, _NO_NULL_STRING, lead],
+                 {f"c{i}": "VARCHAR" for i in range(n_fields + extra)}, spec.encoding, NO_NULL_STRING, lead],
             )
             return extra
         except duckdb.Error as err:
@@ -364,7 +304,7 @@ def _check_field(
 ) -> None:
     """Type, then range/allowed values of one field: each the first offender by line, in SQL."""
     checks: list[tuple[str, list[object], str]] = []  # (condition on bad rows, params, problem)
-    if field.type in _INTEGER_TYPES:
+    if field.type in INTEGER_TYPES:
         # TRY_CAST alone accepts '3.5' (rounded to 4) and '0x10'; an id must be plain digits.
         checks.append((f"TRY_CAST({column} AS {field.type}) IS NULL "
                        f"OR NOT regexp_full_match({column}, '\\s*[+-]?[0-9]+\\s*')",
@@ -405,8 +345,7 @@ def _materialise(
 ) -> None:
     """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage."""
     typed = ", ".join(_typed(f, c) for f, c in zip(spec.fields, columns))
-    derived = dict(spec.derived)
-    out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
+    out = output_sql(spec)
     keep = f"WHERE s.rowid NOT IN (SELECT repeat_row FROM {stage}_repeats)" if drop_repeats else ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
@@ -416,7 +355,7 @@ def _materialise(
 
 def _typed(field: Field, column: int | None) -> str:
     """SQL of one typed field: absent -> NULL, the missing token -> NULL, else the cast value."""
-    name = _quote(field.name)
+    name = quoted_name(field.name)
     if column is None:
         return f"CAST(NULL AS {field.type}) AS {name}"
     value = f"c{column}" if field.type == "VARCHAR" else f"CAST(trim(c{column}) AS {field.type})"
@@ -437,13 +376,6 @@ def _count_missing(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, c
     for (f, _), n in zip(fields, counts):
         if n:
             tolerated[f"{f.name} {f.missing} read as missing"] = n
-
-
-def _quote(name: str) -> str:
-    # Names come from our own fixed specs; quoting is needed because 'like' and 'read' are
-    # SQL keywords.
-    assert name.isidentifier(), name
-    return f'"{name}"'
 
 
 def _first_line(path: Path, encoding: str) -> tuple[str, int, bytes]:
@@ -535,88 +467,6 @@ def _scan(path: Path, plain: bytes | None, skip: int) -> tuple[int, bool]:
     return content, clean
 
 
-def _plain_bytes(spec: FileSpec) -> bytes | None:
-    """The bytes of a file _read_plain may take: digits, the delimiter, line ends and the
-    missing-value token. None when the layout has a text field (its values need the checked
-    path) or more than one missing token (DuckDB's reader takes one)."""
-    if any(f.type == "VARCHAR" for f in spec.fields) or len(_missing_tokens(spec)) > 1:
-        return None
-    return b"0123456789\r\n" + "".join([spec.delimiter, *_missing_tokens(spec)]).encode("ascii")
-
-
-def _missing_tokens(spec: FileSpec) -> set[str]:
-    return {f.missing for f in spec.fields if f.missing is not None}
-
-
-def _read_plain(
-    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, names: list[str], columns: list[int | None],
-    lead: int, lines: int, tolerated: dict[str, int],
-) -> ReadResult | None:
-    """The fast path for a file whose data lines hold only digits, delimiters and the missing
-    token (_scan): DuckDB reads it typed, and the checks become one aggregate over the typed
-    columns. A field of plain digits has exactly one reading (no sign, spaces, decimals or hex can
-    occur), so the table equals what the checked path builds from the same bytes. Returns None
-    (the caller takes the checked path, which words the error) on anything that path would treat
-    specially: a parse error (an empty field, or the token inside a value), a short or long line,
-    blank lines, a missing value where the field has no token, a value out of range or a repeated
-    row."""
-    field_of = {c: f for f, c in zip(spec.fields, columns) if c is not None}
-    fast = f"_plain_{spec.table}"
-    # DuckDB reads an empty field as NULL unless nullstr is set: a token that never occurs does
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {fast} AS SELECT * FROM read_csv(?, delim = ?, header = ?, "
-            "quote = '', escape = '', null_padding = false, auto_detect = false, columns = ?, skip = ?, "
-            "nullstr = ?)",
-            [str(path), spec.delimiter, spec.header,
-             {f"c{i}": field_of[i].type if i in field_of else "VARCHAR" for i in range(len(names))}, lead,
-             next(iter(_missing_tokens(spec)), _NO_NULL_STRING)])
-    except duckdb.Error:
-        return None
-    try:
-        aggregates, limits = ["count(*)"], []
-        missing = [(column, field) for column, field in field_of.items() if field.missing is not None]
-        for column, field in field_of.items():
-            if field.missing is None:  # only the token reads as NULL
-                aggregates.append(f"count(c{column}) = count(*)")
-            if field.type == "DOUBLE":
-                aggregates.append(f"count_if(NOT isfinite(c{column})) = 0")
-            if field.min is not None:
-                aggregates.append(f"coalesce(min(c{column}) >= ?, TRUE)")
-                limits.append(field.min)
-            if field.max is not None:
-                aggregates.append(f"coalesce(max(c{column}) <= ?, TRUE)")
-                limits.append(field.max)
-        if spec.unique:
-            key = ", ".join(f"c{c}" for f, c in zip(spec.fields, columns) if f.name in spec.unique)
-            # distinct hashes == rows proves the keys distinct; a collision only sends the file
-            # to the checked path, which compares the keys themselves
-            aggregates.append(f"count(DISTINCT hash({key})) = count(*)")
-        aggregates += [f"count(*) - count(c{column})" for column, _ in missing]
-        rows, *passed = con.execute(f"SELECT {', '.join(aggregates)} FROM {fast}", limits).fetchone()
-        counts = passed[len(passed) - len(missing):]
-        if rows == 0 or rows != lines or not all(passed[:len(passed) - len(missing)]):
-            return None
-        typed = ", ".join(
-            f"c{c} AS {_quote(f.name)}" if c is not None else f"CAST(NULL AS {f.type}) AS {_quote(f.name)}"
-            for f, c in zip(spec.fields, columns))
-        derived = dict(spec.derived)
-        out = ", ".join(f"{derived.get(n, _quote(n))} AS {_quote(n)}" for n in spec.output)
-        table = f"raw_{spec.table}"
-        # rowid follows the file (the connection preserves insertion order: read_table checks it)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
-                    f"(SELECT rowid + {1 + spec.header + lead} AS line, {typed} FROM {fast})")
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {fast}")
-    if lead:
-        tolerated["blank lines skipped"] = lead
-    for (_, field), n in zip(missing, counts):
-        if n:
-            tolerated[f"{field.name} {field.missing} read as missing"] = n
-    log.info("read %s: %d rows into %s (plain digits; tolerated: %s)", path, rows, table, tolerated or "nothing")
-    return ReadResult(table, rows, tolerated)
-
-
 def _blank_lines(path: Path, after: int) -> list[int]:
     """Slow path, only when rows and lines disagree: blank line numbers after line `after` and
     before the last content line (DuckDB skips them; trailing ones are not counted anywhere)."""
@@ -661,7 +511,3 @@ def _describe(spec: FileSpec) -> str:
 
 def _clip(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)

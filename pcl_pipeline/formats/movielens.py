@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from pcl_pipeline.formats._csv import Field, FileSpec
+from pcl_pipeline.formats._spec import Field, FileSpec
 
 DATASET = "movielens"
 

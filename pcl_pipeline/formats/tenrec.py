@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from pcl_pipeline.formats._csv import Field, FileSpec
+from pcl_pipeline.formats._spec import Field, FileSpec
 
 DATASET = "tenrec"
 
