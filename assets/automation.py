@@ -38,6 +38,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.selection import pipeline_selection, plan_run
 from pcl_pipeline.settings import DATASETS, Settings
 
 
@@ -126,8 +127,6 @@ def new_task_files_sensor(settings: Settings, known: dict[str, set[str]],
     tasks_dir: Path = settings.tasks_dir
     host, port, location = settings.webserver_host, settings.webserver_port, settings.code_location
 
-    from assets.selection import pipeline_selection
-
     @sensor(name="new_task_files", minimum_interval_seconds=NEW_TASK_POLL_SECONDS,
             default_status=DefaultSensorStatus.RUNNING, target=pipeline_selection(),
             description=f"Watches {tasks_dir}/<dataset>/*.yaml every {NEW_TASK_POLL_SECONDS} s; a valid task file the "
@@ -175,8 +174,6 @@ def _new_task_run(context: SensorEvaluationContext, defs: Definitions, settings:
                   tasks: list[str]) -> RunRequest | None:
     """The run plan's RunRequest for newly loaded tasks, or None when there is nothing to run or
     a queued or running run already covers the plan."""
-    from assets.selection import plan_run
-
     plan = plan_run(defs, context.instance, settings.home)
     if not plan.selection:
         return None

@@ -45,7 +45,7 @@ import duckdb
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats._plain import plain_bytes, read_plain
 from pcl_pipeline.formats._spec import (
-    INTEGER_TYPES, NO_NULL_STRING, Field, FileSpec, ReadResult, output_sql, quoted_name,
+    INTEGER_TYPES, NO_NULL_STRING, Field, FileSpec, ReadResult, missing_note, output_sql, quoted_name,
 )
 
 __all__ = ["Field", "FileSpec", "ReadResult", "read_table"]
@@ -110,6 +110,8 @@ def read_table(
     if plain and not unnamed:
         fast = read_plain(con, path, spec, names, columns, lead, content - spec.header - lead, tolerated)
         if fast is not None:
+            log.info("read %s: %d rows into %s (plain digits; tolerated: %s)", path, fast.rows, fast.table,
+                     fast.tolerated or "nothing")
             return fast
     stage = f"_stage_{spec.table}"
     extra = _stage(con, path, spec, stage, len(names) + unnamed, lead)
@@ -184,7 +186,7 @@ def _stage(
 
 def _check_lines(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, stage: str, names: list[str], lead: int,
-    tolerated: dict[str, int], content: int, unnamed: int = 0, extra: int = _EXTRA_FIELDS,
+    tolerated: dict[str, int], content: int, unnamed: int, extra: int,
 ) -> tuple[int, _Lines]:
     """No data rows, short (truncated) lines, values in trailing extra fields; blank lines skipped
     and counted; rows with values in the header's `unnamed` trailing columns counted (and the
@@ -375,7 +377,7 @@ def _count_missing(con: duckdb.DuckDBPyConnection, stage: str, spec: FileSpec, c
                          [f.missing for f, _ in fields]).fetchone()
     for (f, _), n in zip(fields, counts):
         if n:
-            tolerated[f"{f.name} {f.missing} read as missing"] = n
+            tolerated[missing_note(f)] = n
 
 
 def _first_line(path: Path, encoding: str) -> tuple[str, int, bytes]:

@@ -9,14 +9,11 @@ to the checked path (_csv.py), which words the error; both build the same table
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import duckdb
 
-from pcl_pipeline.formats._spec import NO_NULL_STRING, FileSpec, ReadResult, output_sql, quoted_name
-
-log = logging.getLogger("pcl_pipeline.formats._csv")  # one logger for the reader, whichever path
+from pcl_pipeline.formats._spec import NO_NULL_STRING, FileSpec, ReadResult, missing_note, output_sql, quoted_name
 
 
 def plain_bytes(spec: FileSpec) -> bytes | None:
@@ -95,6 +92,5 @@ def read_plain(
         tolerated["blank lines skipped"] = lead
     for (_, field), n in zip(missing, counts):
         if n:
-            tolerated[f"{field.name} {field.missing} read as missing"] = n
-    log.info("read %s: %d rows into %s (plain digits; tolerated: %s)", path, rows, table, tolerated or "nothing")
+            tolerated[missing_note(field)] = n
     return ReadResult(table, rows, tolerated)

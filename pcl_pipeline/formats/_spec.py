@@ -78,6 +78,11 @@ def quoted_name(name: str) -> str:
     return f'"{name}"'
 
 
+def missing_note(field: Field) -> str:
+    """The key under which a read counts a field's missing-value tokens (ReadResult.tolerated)."""
+    return f"{field.name} {field.missing} read as missing"
+
+
 def output_sql(spec: FileSpec) -> str:
     """The SELECT list of the typed table after `line`: every output column, derived or not."""
     derived = dict(spec.derived)
