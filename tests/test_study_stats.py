@@ -91,3 +91,18 @@ def test_order_is_signed_degradation_against_the_margin():
     assert report.claim_order(study)[0] == NOT_REPRODUCED  # a clear degradation beyond the margin
     ds["order_per_seed"] = {"0": -0.05}
     assert report.claim_order(study)[0] == INCONCLUSIVE  # one seed decides nothing
+
+
+def test_the_competitor_is_compared_after_the_last_task_was_learned():
+    # right after learning, TERACON is ahead on every seed; after the last task it has forgotten:
+    # the claim reads the final scores (a frozen-backbone PCL scores the same at both moments)
+    study = _study([0.050, 0.060, 0.070], [0.040, 0.050, 0.060], TERACON=[0.060, 0.070, 0.080])
+    for m in study["datasets"]["movielens"]["methods"].values():
+        for row in m["tasks"].values():
+            row["final_per_seed"] = list(row["per_seed"])
+    for row in study["datasets"]["movielens"]["methods"]["TERACON"]["tasks"].values():
+        row["final_per_seed"] = [0.040, 0.045, 0.055]
+    verdict, text = report.claim_competitor(study)
+    assert verdict == REPRODUCED and "after the last task" in text
+    assert report.claim_competitor(_study([0.05] * 3, [0.04] * 3))[0] == NOT_APPLICABLE  # no TERACON run
+    assert [claim for claim, _, _ in report.verdicts(study)][-1] == "better than TERACON after the last task"

@@ -84,6 +84,11 @@ class PCLTaskModel(nn.Module):
             scores = scores + self.backbone.item_scores(last)[:, self.item_prior]  # (B, n_targets + 1)
         return scores
 
+    def auxiliary_loss(self, seq: torch.Tensor) -> torch.Tensor | None:
+        """A term the model adds to its task loss on a training batch `seq` (a recipe's model may
+        keep what earlier tasks learned this way, e.g. knowledge retention); None: the task loss only."""
+        return None
+
     def part_parameters(self) -> list[nn.Parameter]:
         """The task's own parts: the prompt, the contextual module and the adapter (those that exist)."""
         parts = ([self.prompt] if self.prompt is not None else []) + [self.adapter] + \

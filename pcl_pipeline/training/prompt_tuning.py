@@ -96,7 +96,8 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
     train = acceleration.place(data.train, device)
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        return loss(*batch), batch[0].shape[0]
+        value, extra = loss(*batch), model.auxiliary_loss(batch[0])
+        return (value if extra is None else value + extra), batch[0].shape[0]
 
     def set_state(state: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(state, strict=False)

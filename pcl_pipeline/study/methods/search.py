@@ -23,6 +23,7 @@ SEARCH_SPACES: dict[str, dict[str, tuple[float, ...]]] = {
     "SinMo": {"backbone_lr": (1e-3, 3e-3)},
     "SeqFT": {"backbone_lr": (1e-4, 1e-3)},
     "MTL": {"backbone_lr": (1e-4, 1e-3)},
+    "TERACON": {"backbone_lr": (1e-4, 1e-3)},
 }
 
 
