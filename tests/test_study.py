@@ -7,6 +7,7 @@ import json
 
 import duckdb
 import pytest
+import torch
 
 from pcl_pipeline.errors import SettingsError
 from pcl_pipeline.study.methods.registry import METHODS
@@ -71,7 +72,10 @@ def test_study_json_has_the_issue_shape(study):
         assert set(rows) <= {"T2_rate_4plus", "T3_rate_5"}
         for row in rows.values():
             assert set(row["per_seed"]) == set(row["n"]) == {"0"} and row["n"]["0"] > 0
-    assert set(ds["transfer"]) == {"raw", "pcl", "curves", "per_seed"}
+    assert set(ds["transfer"]) == {"raw", "pcl", "curves", "per_seed", "inputs"}
+    assert set(ds["transfer"]["inputs"]) == {"raw", "backbone", "previous", "deployed"}
+    assert ds["transfer"]["pcl"] == ds["transfer"]["inputs"]["previous"]["accuracy"]
+    assert all(row["epochs"] >= 1 for row in ds["transfer"]["inputs"].values())
     assert all(0.0 <= ds["transfer"][k] <= 1.0 for k in ("raw", "pcl"))
     for curve in ds["transfer"]["curves"].values():
         assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
@@ -285,3 +289,22 @@ def test_the_study_job_starts_the_longest_steps_first(tmp_path):
     levels = {name: priority(method_asset("movielens", tasks, name)) for name in METHODS}
     assert levels["MTL"] > levels["SeqFT"] == levels["SinMo"] == levels["FineAll"] > levels["PCL"]
     assert levels["PCL"] == levels["Adapter"] == priority(orders_asset("movielens", tasks)) > 0
+
+
+def test_transfer_inputs_are_taken_before_the_task_is_learned_and_as_deployed(study):
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.study.run import seed_root
+    from pcl_pipeline.study.transfer import pooled, transfer_inputs
+    cpu = torch.device("cpu")
+    tasks = load_catalog(study["tasks_dir"], "movielens")
+    store = seed_root(study["home"], 0).dataset("movielens", "method-PCL")
+    inputs = transfer_inputs(store, tasks, cpu)
+    before, _ = store.load_task_model(tasks[-2].name, cpu)  # T3's prompted model: no T4 label shaped it
+    deployed, _ = store.load_task_model(tasks[-1].name, cpu)
+    data = store.task_data(tasks[-1], before.backbone.cfg.n_items, before.backbone.cfg.max_len)
+    assert torch.equal(inputs["previous"]["test"], pooled(before.eval().hidden, data.test, cpu))
+    assert not torch.equal(inputs["previous"]["test"], inputs["backbone"]["test"])
+    d = before.backbone.cfg.hidden
+    table = deployed.adapter.input_items
+    assert inputs["deployed"]["test"].shape == (len(data.test), 2 * d + (table.embedding_dim if table is not None else 0))
+    assert inputs["raw"]["test"].shape == (len(data.test), before.backbone.cfg.n_items + 1)

@@ -11,7 +11,7 @@ the tie hash and training). The result has exactly the shape that study/report.p
      "forgetting_max_abs_change", "forgetting_by_task", "stored_params", "train_seconds"}},
      "order": {task: mean signed rel. change}, "order_per_seed": {seed: mean signed rel. change},
      "order_runs": [{"seed", "order"}], "cold_start": {method: {task: {"mean", "per_seed", "n"}}},
-     "transfer": {"raw": acc, "pcl": acc, "per_seed", "curves"} | None, "baselines",
+     "transfer": {"raw": acc, "pcl": acc, "inputs", "per_seed", "curves"} | None, "baselines",
      "chosen", "not_applicable"}}, "tuning_seed"}
 
 per_seed lists follow the method's "seeds"; final_per_seed is the task scored again after the
@@ -24,8 +24,10 @@ the task manifests' wall_seconds, plus the backbone's for the methods that start
 but SinMo). The order study trains PCL in `orders_per_seed` other orders on every seed (in turn
 over all permutations) and reports the signed change (metric(order) - metric(catalog)) /
 metric(catalog), paired with the same seed's catalog-order run. "transfer" (study/transfer.py):
-test accuracy of the same MLP on the last classification task (T4) from raw inputs (bag of
-items) and from PCL's T4 user representations, per seed and mean (None without PCL or a
+test accuracy and epochs to the best validation of the same MLP on the last classification
+task (T4) from raw inputs (bag of items) and from PCL's representations before the task was
+learned, with the backbone's and the deployed model's beside ("inputs"); "pcl" is the accuracy
+on the representations the claim is decided on (per seed and mean; None without PCL or a
 classification task). study/report.py decides the claims on these per-seed values
 (study/stats.py, docs/study-protocol.md).
 """
@@ -263,9 +265,11 @@ def run_transfers(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[i
         store = seed_root(home, seed).dataset(dataset, get_method("PCL").variant)
         rows = export_representations(store, served, device)
         if task is not None:
+            chain = served[:served.index(task) + 1]
             out.append({"seed": seed, "task": task.name, "exported_rows": rows,
-                        **run_transfer(store, task, seed, device)})
-            log(f"{dataset} seed {seed} transfer on {task.name}: raw {out[-1]['raw']:.4f}, pcl {out[-1]['pcl']:.4f}")
+                        **run_transfer(store, chain, seed, device)})
+            log(f"{dataset} seed {seed} transfer on {task.name}: " + ", ".join(
+                f"{name} {acc:.4f} ({out[-1]['epochs'][name]} epochs)" for name, acc in out[-1]["accuracy"].items()))
     return out
 
 
@@ -343,7 +347,12 @@ def summarize(tasks: list[TaskSpec], per_method: dict[str, list[dict]], orders: 
            "chosen": {name: runs[0]["chosen"] for name, runs in per_method.items() if runs[0]["chosen"]}}
     if transfers:
         out["transfer"] = {key: statistics.mean(t[key] for t in transfers) for key in ("raw", "pcl")}
-        out["transfer"]["per_seed"] = [{"seed": t["seed"], "raw": t["raw"], "pcl": t["pcl"]} for t in transfers]
+        out["transfer"]["per_seed"] = [{"seed": t["seed"], "raw": t["raw"], "pcl": t["pcl"],
+                                        **{k: t[k] for k in ("accuracy", "epochs") if k in t}} for t in transfers]
+        if all("accuracy" in t for t in transfers):
+            out["transfer"]["inputs"] = {name: {"accuracy": statistics.mean(t["accuracy"][name] for t in transfers),
+                                                "epochs": statistics.mean(t["epochs"][name] for t in transfers)}
+                                         for name in transfers[0]["accuracy"]}
         out["transfer"]["curves"] = transfers[0]["curves"]
     return out
 

@@ -1,10 +1,22 @@
 """Transfer of PCL's user representations to a model that never saw the backbone: the same small
-MLP learns the classification task (T4) once from raw inputs (bag of the input items) and once
-from the user representations of PCL's T4-prompted model (pooled hidden state: [mean over the
-sequence, last position]); both select their epoch on validation log-loss and report test accuracy.
-The representations are exported as a Parquet table (user_idx, split, repr list<float>), readable
-from DuckDB."""
+MLP learns the classification task (T4) from several inputs, each selecting its epoch on
+validation log-loss and reporting test accuracy and the epochs it took to its best validation:
+
+- "raw": the bag of the input items (the baseline);
+- "backbone": the pretrained backbone's pooled hidden states ([mean over the sequence, last
+  position]), before any task after T1;
+- "previous": the pooled states of PCL's chain just before the task is learned (the model of the
+  task before it, with its prompt and contextual module; the backbone's when the task is the first
+  after T1). No label of the task has shaped them: this is the transfer the claim is decided on;
+- "deployed": what the task's own adapter reads as PCL deploys it: its prompted pooled states and,
+  where the adapter owns an input-item table, that table's mean over the input items (trained on
+  the task's labels, reported beside, not decided on).
+
+Every task's representations (its own prompted model's pooled states) are also exported as a
+Parquet table (user_idx, split, repr list<float>), readable from DuckDB."""
 from __future__ import annotations
+
+from typing import Callable
 
 import pyarrow as pa
 import torch
@@ -17,6 +29,22 @@ SPLITS = ("train", "valid", "test")
 
 
 @torch.no_grad()
+def pooled(encode: Callable[[torch.Tensor], torch.Tensor], split, device: torch.device, batch: int = 256,
+           extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """(N, 2d) [mean over the items' states, last state] of `encode`'s hidden states (B, L, d) for
+    every row of `split`, with `extra(seq)` (B, e) appended when given."""
+    out = []
+    for i in range(0, len(split), batch):
+        seq = split.inputs(torch.arange(i, min(i + batch, len(split)))).to(device)
+        h = encode(seq).float()
+        keep = (seq > 0).unsqueeze(-1).float()
+        parts = [(h * keep).sum(1) / keep.sum(1).clamp(min=1.0), h[:, -1]]
+        if extra is not None:
+            parts.append(extra(seq).float())
+        out.append(torch.cat(parts, dim=-1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
 def user_representations(store: DatasetStore, task: TaskSpec, device: torch.device,
                          batch: int = 256) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], pa.Table]:
     """Per split: (N, 2d) representations from the stored task model and the targets; the table."""
@@ -26,14 +54,7 @@ def user_representations(store: DatasetStore, task: TaskSpec, device: torch.devi
     reprs, targets, columns = {}, {}, {"user_idx": [], "split": [], "repr": []}
     for name in SPLITS:
         split = getattr(data, name)
-        out = []
-        for i in range(0, len(split), batch):
-            seq = split.inputs(torch.arange(i, min(i + batch, len(split)))).to(device)
-            h = model.hidden(seq).float()
-            keep = (seq > 0).unsqueeze(-1).float()
-            mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-            out.append(torch.cat([mean, h[:, -1]], dim=-1).cpu())
-        reprs[name] = torch.cat(out) if out else torch.zeros(0, 2 * model.backbone.cfg.hidden)
+        reprs[name] = pooled(model.hidden, split, device, batch)
         targets[name] = split.targets.long()
         columns["user_idx"] += split.users.tolist()
         columns["split"] += [name] * len(split.users)
@@ -41,6 +62,29 @@ def user_representations(store: DatasetStore, task: TaskSpec, device: torch.devi
     table = pa.table({"user_idx": pa.array(columns["user_idx"], pa.int64()), "split": pa.array(columns["split"]),
                       "repr": pa.array(columns["repr"], pa.list_(pa.float32()))})
     return reprs, targets, table
+
+
+def transfer_inputs(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> dict[str, dict]:
+    """input name -> split -> (N, features) for the transfer task chain[-1] (see the module docstring)."""
+    task = chain[-1]
+    backbone, _ = store.load_backbone(device)
+    data = store.task_data(task, backbone.cfg.n_items, backbone.cfg.max_len)
+    deployed, _ = store.load_task_model(task.name, device)
+    deployed.eval()
+    before = store.load_task_model(chain[-2].name, device)[0].eval() if len(chain) >= 3 else None
+    table = getattr(deployed.adapter, "input_items", None)
+
+    def adapter_items(seq: torch.Tensor) -> torch.Tensor:
+        keep = (seq > 0).unsqueeze(-1).float()
+        return (table(seq) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+    encoders = {"backbone": (backbone.encode, None),
+                "previous": (before.hidden if before is not None else backbone.encode, None),
+                "deployed": (deployed.hidden, adapter_items if table is not None else None)}
+    out = {name: {s: pooled(encode, getattr(data, s), device, extra=extra) for s in SPLITS}
+           for name, (encode, extra) in encoders.items()}
+    out["raw"] = {s: bag_of_items(getattr(data, s).inputs(), backbone.cfg.n_items) for s in SPLITS}
+    return out
 
 
 def bag_of_items(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -96,13 +140,22 @@ def export_representations(store: DatasetStore, tasks: list[TaskSpec], device: t
     return rows
 
 
-def run_transfer(store: DatasetStore, task: TaskSpec, seed: int, device: torch.device) -> dict:
-    """{"raw": accuracy, "pcl": accuracy} on the test split, and "curves" (the validation
-    learning curve of each input)."""
-    reprs, targets, _ = user_representations(store, task, device)
+# the input the claim is decided on (docs/study-protocol.md), and the order the others are reported in
+DECIDED = "previous"
+INPUTS = ("raw", "backbone", "previous", "deployed")
+
+
+def run_transfer(store: DatasetStore, chain: list[TaskSpec], seed: int, device: torch.device) -> dict:
+    """The same MLP on every input of transfer_inputs for the task chain[-1]: per input its test
+    "accuracy" and "epochs" (to the best validation log-loss, 1-based), "pcl" (the accuracy on
+    DECIDED, the input the claim is decided on) and "curves" (the validation learning curves)."""
+    task = chain[-1]
+    inputs = transfer_inputs(store, chain, device)
     model_cfg = store.load_backbone(torch.device("cpu"))[0].cfg
     data = store.task_data(task, model_cfg.n_items, model_cfg.max_len)
-    raw = {name: bag_of_items(getattr(data, name).inputs(), model_cfg.n_items) for name in SPLITS}
-    fits = {"raw": fit_mlp(raw, targets, data.n_targets, seed), "pcl": fit_mlp(reprs, targets, data.n_targets, seed)}
-    return {**{key: fit["accuracy"] for key, fit in fits.items()},
-            "curves": {key: fit["curve"] for key, fit in fits.items()}}
+    targets = {name: getattr(data, name).targets.long() for name in SPLITS}
+    fits = {name: fit_mlp(inputs[name], targets, data.n_targets, seed) for name in INPUTS}
+    return {"accuracy": {name: fit["accuracy"] for name, fit in fits.items()},
+            "epochs": {name: fit["epoch"] + 1 for name, fit in fits.items()},
+            "raw": fits["raw"]["accuracy"], "pcl": fits[DECIDED]["accuracy"],
+            "curves": {"raw": fits["raw"]["curve"], "pcl": fits[DECIDED]["curve"]}}
