@@ -50,14 +50,14 @@ bench-real: setup  ## real MovieLens-100K (from the recbole wheel), 3 seeds, eve
 	$(PY) benchmarks/bench_real.py --data $(ML100K) --seeds 0,1,2
 
 study: setup  ## the reproduction study (Dagster job `study`, PCL_STUDY_SEEDS): reports/study.json, docs/study.md
-	PCL_STUDY_MARKDOWN=$${PCL_STUDY_MARKDOWN:-$(CURDIR)/docs/study.md} $(PY) -m assets.cli study
+	PCL_STUDY_MARKDOWN=$${PCL_STUDY_MARKDOWN:-$(CURDIR)/docs/study.md} $(PY) -m assets.cli study $(ARGS)
 
 study-real: setup  ## the study on real MovieLens-100K (movielens only, its own PCL_HOME): docs/study-ml100k.md
 	test -f $(ML100K)/u.data || $(PY) tools/ml100k_from_recbole.py $(ML100K)
 	mkdir -p .pcl-ml100k/dagster_home && cp dagster_home/dagster.yaml .pcl-ml100k/dagster_home/
 	# its own PCL_HOME and Dagster instance: the study assets' history on real data stays apart
 	DAGSTER_HOME=$(CURDIR)/.pcl-ml100k/dagster_home PCL_HOME=$(CURDIR)/.pcl-ml100k PCL_MOVIELENS_PATH=$(ML100K) \
-		PCL_STUDY_DATASETS=movielens PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m assets.cli study
+		PCL_STUDY_DATASETS=movielens PCL_STUDY_MARKDOWN=$(CURDIR)/docs/study-ml100k.md $(PY) -m assets.cli study $(ARGS)
 
 clean:
 	rm -rf .pcl .pcl-ml100k dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules dagster_home/.telemetry

@@ -218,6 +218,23 @@ def cmd_add_task(args: argparse.Namespace) -> int:
     return 0
 
 
+def study_selection(job, select: str) -> list | None:
+    """The study assets `select` names (comma-separated keys such as study/movielens_TERACON) and
+    study/report, which reads every part; None (the whole group) when `select` is empty. An unknown
+    key is refused with the study's keys listed."""
+    from dagster import AssetKey
+
+    if not select:
+        return None
+    known = {key.to_user_string(): key for key in job.asset_layer.executable_asset_keys}
+    names = [name.strip() for name in select.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError("--select", "not a study asset", value=", ".join(unknown),
+                         expected=f"comma-separated keys among {', '.join(sorted(known))}")
+    return [known[name] for name in names] + [AssetKey(["study", "report"])] * ("study/report" not in names)
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     """The reproduction study: the Dagster job `study` (the asset group of the same name), its
     steps PCL_STUDY_WORKERS at once; then study.json and the Markdown report (PCL_STUDY_MARKDOWN)."""
@@ -226,10 +243,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     from assets import definitions
 
     settings = Settings.from_env()
+    selection = study_selection(definitions.defs.resolve_job_def(definitions.STUDY_JOB), args.select)
     t0 = time.perf_counter()
     with home_lock(settings.home, "study", wait=args.wait), \
             execute_job(reconstructable(definitions.study_job), instance=_instance(settings),
-                        run_config=run_config(0, False)) as result:  # steps in processes: no shared count
+                        run_config=run_config(0, False),  # steps in processes: no shared count
+                        asset_selection=selection) as result:
         ok = result.success
     wall = time.perf_counter() - t0
     if not ok:
@@ -260,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--no-materialize", action="store_true", help="only validate and copy the file")
     study = sub.add_parser("study", help="the reproduction study (the Dagster job `study`): every method over "
                    "PCL_STUDY_SEEDS, the task-order study, transfer, study.json and the Markdown report")
+    study.add_argument("--select", default="", metavar="KEYS",
+                       help="only these comma-separated study assets (e.g. study/movielens_TERACON after adding a "
+                       "method) and study/report, which reads every part; the others must be materialized already")
     for command in (run, add, study):
         command.add_argument("--wait", action="store_true",
                              help="wait for another run on the same PCL_HOME to finish instead of stopping")

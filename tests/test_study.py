@@ -248,6 +248,12 @@ def test_cli_study_materializes_the_study_group(tiny_env, monkeypatch):
     assert len(study_keys) == 1 + len(METHODS) + 2 + 1  # setup, methods, task orders, transfer, report
     instance = DagsterInstance.get()
     assert all(instance.get_latest_materialization_event(k) is not None for k in study_keys)
+    # a method added later (or changed): only its asset and the report, the rest as materialized
+    before = {k: instance.get_latest_materialization_event(k).run_id for k in study_keys}
+    assert main(["study", "--select", "study/movielens_TERACON"]) == 0
+    again = {k: instance.get_latest_materialization_event(k).run_id for k in study_keys}
+    assert {k.to_user_string() for k in study_keys if again[k] != before[k]} == \
+        {"study/movielens_TERACON", "study/report"}
     assert keys.study_report() in study_keys
 
 
@@ -308,3 +314,19 @@ def test_transfer_inputs_are_taken_before_the_task_is_learned_and_as_deployed(st
     table = deployed.adapter.input_items
     assert inputs["deployed"]["test"].shape == (len(data.test), 2 * d + (table.embedding_dim if table is not None else 0))
     assert inputs["raw"]["test"].shape == (len(data.test), before.backbone.cfg.n_items + 1)
+
+
+def test_study_select_takes_the_named_assets_and_the_report(tiny_env, monkeypatch):
+    from assets.cli import study_selection
+    from assets.definitions import STUDY_JOB, build_definitions
+    from pcl_pipeline.errors import InputError
+
+    _study_env(tiny_env, monkeypatch)
+    job = build_definitions(Settings.from_env()).resolve_job_def(STUDY_JOB)
+    assert study_selection(job, "") is None  # the whole group
+    chosen = study_selection(job, "study/movielens_TERACON, study/movielens_transfer")
+    assert [k.to_user_string() for k in chosen] == ["study/movielens_TERACON", "study/movielens_transfer",
+                                                    "study/report"]
+    with pytest.raises(InputError) as err:
+        study_selection(job, "study/movielens_NoSuchMethod")
+    assert "study/movielens_NoSuchMethod" in str(err.value) and "study/movielens_PCL" in str(err.value)
