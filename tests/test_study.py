@@ -330,3 +330,20 @@ def test_study_select_takes_the_named_assets_and_the_report(tiny_env, monkeypatc
     with pytest.raises(InputError) as err:
         study_selection(job, "study/movielens_NoSuchMethod")
     assert "study/movielens_NoSuchMethod" in str(err.value) and "study/movielens_PCL" in str(err.value)
+
+
+def test_a_study_step_run_again_reads_its_finished_seeds_back_as_they_were(study, monkeypatch):
+    """Every seed a method finished (the tuning seed too) is read back, not trained again, and
+    summarizes exactly as the fresh run did; a changed key (here the thread count) trains again."""
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.study import run as study_run
+
+    tasks = load_catalog(study["tasks_dir"], "movielens")
+    monkeypatch.setattr(study_run, "run_chain", lambda *args, **kwargs: pytest.fail("a finished seed trained again"))
+    again = study_run.run_method(study["home"], "movielens", tasks, [0], "Adapter", tuning_seed=7,
+                                 log=lambda line: None)
+    fresh = study["study"]["datasets"]["movielens"]["methods"]["Adapter"]
+    assert study_run.summarize(tasks, {"Adapter": again}, [], [])["methods"]["Adapter"] == fresh
+    monkeypatch.setattr(study_run.torch, "get_num_threads", lambda: 99)
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        study_run.run_method(study["home"], "movielens", tasks, [0], "Adapter", tuning_seed=7, log=lambda line: None)
