@@ -33,7 +33,6 @@ classification task). study/report.py decides the claims on these per-seed value
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -57,9 +56,9 @@ from pcl_pipeline.stages.report import build_report
 from pcl_pipeline.stages.text import embed_task
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, ArtifactStore, DatasetStore, variant_name
 from pcl_pipeline.store.artifacts import load_manifest
-from pcl_pipeline.store.files import fingerprint, write_json
 from pcl_pipeline.study.methods.base import Method
 from pcl_pipeline.study.methods.registry import METHODS, get_method
+from pcl_pipeline.study.resume import finished, save_finished, seed_key, source_signature
 from pcl_pipeline.study.stats import relative
 from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
 from pcl_pipeline.training.context import TrainContext
@@ -191,40 +190,6 @@ def _pretrain_seed(home: str, dataset: str, t1: TaskSpec, seed: int, device: str
             "backbone_numel": sum(t.numel() for t in backbone.model.state_dict().values())}
 
 
-def source_signature() -> str:
-    """A hash of the pipeline's Python sources (pcl_pipeline/**/*.py): a finished seed of a study
-    step is reused only by the code that produced it."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _finished(store: DatasetStore, key: str) -> dict | None:
-    """What an earlier run of this seed's chain left (DONE_FILE in the variant), if it ran under `key`."""
-    path = store.variant_dir / DONE_FILE
-    if not path.exists():
-        return None
-    done = json.loads(path.read_text(encoding="utf-8"))
-    return done["result"] if done.get("key") == key else None
-
-
-# per seed and method variant: the finished chain's result under its key, so that a study step run
-# again (interrupted, or --select) skips the seeds it finished and redoes only the rest
-DONE_FILE = "study_run.json"
-
-
-def _seed_key(store: DatasetStore, name: str, seed: int, served: list[TaskSpec], chosen: dict[str, list[Candidate]] | None,
-              backbone_sha: str, device: torch.device, code: str) -> str:
-    """Everything a method's chain on one seed depends on: the code, the method, the seed, the task
-    specs and their data versions, the candidates it may try, the seed's backbone, the device and
-    the torch thread count (artifact bytes depend on it)."""
-    return fingerprint(code, name, seed, [(t.model_dump(), store.task_data_version(t.name)) for t in served],
-                       None if chosen is None else {t: [c.knobs for c in cs] for t, cs in chosen.items()},
-                       backbone_sha, str(device), torch.get_num_threads())
-
-
 def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int], name: str, *,
                tuning_seed: int | None = None, device: torch.device = CPU, log=print) -> list[dict]:
     """One method's chain on every seed (setup_seeds first, for the tuning seed too). A method
@@ -232,7 +197,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
     `tuning_seed`, which is trained but never reported; every reported seed reuses the choice
     (None: the first reported seed chooses). Per seed: records (T1..Tk), report, stored_params,
     train_seconds, chosen (task -> the knobs of the chosen candidate). A seed (the tuning seed
-    too) whose chain finished under the same key (_seed_key: code, specs, candidates, backbone,
+    too) whose chain finished under the same key (resume.seed_key: code, specs, candidates, backbone,
     device, threads) in an earlier run is read back, not trained again (equal to training it)."""
     method = get_method(name)
     code = source_signature()
@@ -241,13 +206,13 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
         t0 = time.perf_counter()
         store = seed_root(home, tuning_seed).dataset(dataset, method.variant)
         served = served_tasks(home, dataset, tasks, tuning_seed)
-        key = _seed_key(store, name, tuning_seed, served, None, _backbone_sha(home, dataset, tuning_seed), device,
+        key = seed_key(store, name, tuning_seed, served, None, _backbone_sha(home, dataset, tuning_seed), device,
                         code)
-        knobs = _finished(store, key)
+        knobs = finished(store, key)
         if knobs is None:
             knobs = {task: c[0].knobs for task, c in chosen_candidates(run_chain(store, served, tuning_seed, device,
                                                                                   method)).items()}
-            write_json(store.variant_dir / DONE_FILE, {"key": key, "result": knobs})
+            save_finished(store, key, knobs)
         chosen = {task: [Candidate(k)] for task, k in knobs.items()}
         log(f"{dataset} tuning seed {tuning_seed} {name}: chose " + ", ".join(
             f"{task} {c[0].label}" for task, c in chosen.items()) + f" ({time.perf_counter() - t0:.0f} s)")
@@ -258,8 +223,8 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
         backbone_manifest = load_manifest(root.dataset(dataset).backbone_paths)
         store = root.dataset(dataset, method.variant)
         t0 = time.perf_counter()
-        key = _seed_key(store, name, seed, served, chosen, backbone_manifest["sha256"], device, code)
-        done = _finished(store, key)
+        key = seed_key(store, name, seed, served, chosen, backbone_manifest["sha256"], device, code)
+        done = finished(store, key)
         if done is None:
             run = run_chain(store, served, seed, device, method, chosen)
             seconds = sum(m["wall_seconds"] for m in run["manifests"].values())
@@ -269,7 +234,7 @@ def run_method(home: Path, dataset: str, tasks: list[TaskSpec], seeds: list[int]
             done = {"seed": seed, "records": run["records"], "report": run["report"],
                     "stored_params": stored_params(store, served, name, numel), "train_seconds": seconds,
                     "chosen": {task: c[0].knobs for task, c in (chosen or chosen_candidates(run)).items()}}
-            write_json(store.variant_dir / DONE_FILE, {"key": key, "result": done})
+            save_finished(store, key, done)
             done = json.loads(json.dumps(done, sort_keys=True))  # as read back: a reused seed gives exactly this
         runs.append(done)
         if chosen is None:
