@@ -106,3 +106,18 @@ def test_the_competitor_is_compared_after_the_last_task_was_learned():
     assert verdict == REPRODUCED and "after the last task" in text
     assert report.claim_competitor(_study([0.05] * 3, [0.04] * 3))[0] == NOT_APPLICABLE  # no TERACON run
     assert [claim for claim, _, _ in report.verdicts(study)][-1] == "better than TERACON after the last task"
+
+
+def test_transfer_needs_better_accuracy_and_fewer_epochs_to_the_best_validation():
+    def study_with(accuracy_gain: list[float], epochs: list[tuple[int, int]]) -> dict:
+        study = _study([0.05] * 3, [0.04] * 3)
+        per_seed = [{"seed": s, "raw": 0.70, "pcl": 0.70 + g, "epochs": {"raw": er, "previous": ep}}
+                    for s, g, (er, ep) in zip(range(3), accuracy_gain, epochs)]
+        study["datasets"]["movielens"]["transfer"] = {"raw": 0.70, "pcl": 0.70 + sum(accuracy_gain) / 3,
+                                                      "per_seed": per_seed}
+        return study
+
+    verdict, text = report.claim_transfer(study_with([0.02, 0.03, 0.025], [(20, 5), (22, 6), (18, 4)]))
+    assert verdict == REPRODUCED and "epochs to the best validation" in text
+    # better accuracy but no faster: the claim (better and faster) is not reproduced
+    assert report.claim_transfer(study_with([0.02, 0.03, 0.025], [(5, 20), (6, 22), (4, 18)]))[0] == NOT_REPRODUCED
