@@ -97,7 +97,7 @@ def test_definitions_load_from_workspace(tiny_env, monkeypatch):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "assets.definitions 82 movielens/backbone" in out.stdout  # 57 pipeline assets + 25 of the study
+    assert "assets.definitions 84 movielens/backbone" in out.stdout  # 57 pipeline assets + 27 of the study
 
 
 def test_another_task_order_trains_its_own_chain(tiny_env, monkeypatch):
