@@ -51,6 +51,10 @@ class ClassifierAdapter(nn.Module):
         """user (B, in_dim), seq (B, L) item ids (needed with an input item table) -> logits (B, C)."""
         logits = self.mlp(user)
         if self.input_items is not None:
-            keep = (seq > 0).unsqueeze(-1).to(logits.dtype)  # (B, L, 1)
-            logits = logits + (self.input_items(seq) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+            logits = logits + self.bag_of_items(seq)
         return logits
+
+    def bag_of_items(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq (B, L) -> (B, C): the mean of the input item table's rows over the input items."""
+        keep = (seq > 0).unsqueeze(-1).to(self.input_items.weight.dtype)  # (B, L, 1)
+        return (self.input_items(seq) * keep).sum(1) / keep.sum(1).clamp(min=1.0)

@@ -68,12 +68,7 @@ class PCLTaskModel(nn.Module):
         """(B, L) -> the user representation the adapter reads: the last position's prompted state
         (B, d), or with pool "mean_last" [mean over the items' states, last] (B, 2d)."""
         h = self.hidden(seq)  # (B, L, d)
-        last = h[:, -1]  # (B, d)
-        if self.pool != "mean_last":
-            return last
-        keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
-        mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
-        return torch.cat([mean, last], dim=-1)
+        return mean_last(h, seq) if self.pool == "mean_last" else h[:, -1]
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         if self.pool == "mean_last":
@@ -104,6 +99,14 @@ class PCLTaskModel(nn.Module):
         when it trains with the task."""
         return {k: v.detach().clone() for k, v in self.state_dict().items()
                 if self.train_backbone or not k.startswith("backbone.")}
+
+
+def mean_last(h: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+    """Hidden states h (B, L, d) of left-padded inputs seq (B, L) -> [mean over the items' states,
+    last state] (B, 2d)."""
+    keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+    mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
+    return torch.cat([mean, h[:, -1]], dim=-1)
 
 
 def freeze(module: nn.Module) -> None:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.model.pcl import mean_last
 from pcl_pipeline.store.artifact_store import DatasetStore
 
 SPLITS = ("train", "valid", "test")
@@ -36,9 +37,7 @@ def pooled(encode: Callable[[torch.Tensor], torch.Tensor], split, device: torch.
     out = []
     for i in range(0, len(split), batch):
         seq = split.inputs(torch.arange(i, min(i + batch, len(split)))).to(device)
-        h = encode(seq).float()
-        keep = (seq > 0).unsqueeze(-1).float()
-        parts = [(h * keep).sum(1) / keep.sum(1).clamp(min=1.0), h[:, -1]]
+        parts = [mean_last(encode(seq).float(), seq)]
         if extra is not None:
             parts.append(extra(seq).float())
         out.append(torch.cat(parts, dim=-1).cpu())
@@ -73,14 +72,9 @@ def transfer_inputs(store: DatasetStore, chain: list[TaskSpec], device: torch.de
     deployed.eval()
     before = store.load_task_model(chain[-2].name, device)[0].eval() if len(chain) >= 3 else None
     table = getattr(deployed.adapter, "input_items", None)
-
-    def adapter_items(seq: torch.Tensor) -> torch.Tensor:
-        keep = (seq > 0).unsqueeze(-1).float()
-        return (table(seq) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-
     encoders = {"backbone": (backbone.encode, None),
                 "previous": (before.hidden if before is not None else backbone.encode, None),
-                "deployed": (deployed.hidden, adapter_items if table is not None else None)}
+                "deployed": (deployed.hidden, deployed.adapter.bag_of_items if table is not None else None)}
     out = {name: {s: pooled(encode, getattr(data, s), device, extra=extra) for s in SPLITS}
            for name, (encode, extra) in encoders.items()}
     out["raw"] = {s: bag_of_items(getattr(data, s).inputs(), backbone.cfg.n_items) for s in SPLITS}
