@@ -283,3 +283,43 @@ def test_every_method_searches_a_space_of_the_same_size():
     for candidate in candidates_of("PCL"):  # the frozen-backbone methods' knob scales the parts' lr
         assert candidate.apply(params).lr == pytest.approx(2e-3 * candidate.knobs["lr_factor"])
     assert all(c.apply(params) == params for c in candidates_of("FineAll"))  # the backbone rate is apart
+
+
+def test_mtl_each_task_stops_on_its_own_patience_and_leaves_the_joint_batches(study, monkeypatch):
+    """A task whose validation score stopped improving for its own patience leaves the joint
+    objective (no more validation, no more batches) while the others go on; each keeps its best."""
+    import copy
+
+    from pcl_pipeline.training import multitask
+
+    tasks, store = study["tasks"], study["default"]
+    backbone, _ = store.load_backbone(CPU)
+    shared = copy.deepcopy(backbone)
+    datas = [store.task_data(t, shared.cfg.n_items, shared.cfg.max_len) for t in tasks[1:3]]
+    params = [TaskParams(epochs=30, patience=2), TaskParams(epochs=30, patience=4)]
+    mtl = get_method("MTL")
+    models = [mtl.build(shared, t.kind, d.n_targets, p, torch.zeros(3, 8), None, to_backbone=d.to_backbone)
+              for t, d, p in zip(tasks[1:3], datas, params)]
+    # task 0 improves once (epoch 1), task 1 through epoch 6
+    scripted = {0: [0.1, 0.2] + [0.0] * 30, 1: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] + [0.0] * 30}
+    asked, drawn = {0: 0, 1: 0}, []
+
+    def score(model, data, split, metric, device, select_on="log_loss"):
+        i = 0 if data is datas[0] else 1
+        asked[i] += 1
+        return scripted[i][asked[i] - 1]
+
+    real_batches = multitask.train_batches
+
+    def batches(split, *args):
+        drawn.append(0 if split is datas[0].train else 1)
+        return real_batches(split, *args)
+
+    monkeypatch.setattr(multitask, "validation_score", score)
+    monkeypatch.setattr(multitask, "train_batches", batches)
+    fit, bests = multitask.tune_jointly(models, datas, params, ["ndcg@10", "ndcg@10"], 1e-3,
+                                        TrainContext(seed=0, device=CPU))
+    assert [b.epoch for b in bests] == [1, 6] and [b.score for b in bests] == [0.2, 0.7]
+    assert asked[0] == 1 + 3  # initial, epochs 1-3 (two without improvement: its patience), then it left
+    assert fit.epochs_run == 6 + 4  # task 1's best epoch + its patience
+    assert drawn.count(0) == 3 and drawn[-7:] == [1] * 7  # task 0 left the joint batches after epoch 3
