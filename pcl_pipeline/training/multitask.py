@@ -28,11 +28,6 @@ from pcl_pipeline.training.loop import FitResult, LoopConfig, Objective, fit, se
 from pcl_pipeline.training.prompt_tuning import task_loss, train_batches, validation_score
 
 
-def relative_gain(score: float, initial: float) -> float:
-    """(score - initial) / |initial|; the raw difference when initial is 0."""
-    return (score - initial) / abs(initial) if initial != 0 else score - initial
-
-
 @dataclass
 class TaskBest:
     """One task's best validation score in a joint run, its epoch (0: the initial state) and the
