@@ -19,7 +19,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from assets import keys
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.study.methods.registry import METHODS, get_method
-from pcl_pipeline.study.report import render_markdown, verdicts, write_study
+from pcl_pipeline.study.report import CLAIMS, NOT_JUDGED, judged, render_markdown, verdicts, write_study
 from pcl_pipeline.study.run import (
     not_applicable,
     run_method,
@@ -163,7 +163,8 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
                                                 not_applicable(root.load_study_part(ds, "setup")))
         markdown = write_study(Path(store.home), content, study.markdown_path())
         return MaterializeResult(metadata={
-            "verdicts": MetadataValue.json({claim: text for claim, _, text in verdicts(content)}),
+            "verdicts": MetadataValue.json({claim: f"{verdict}. {text}" for claim, verdict, text in verdicts(content)}
+                                           if judged(content) else {claim: NOT_JUDGED for claim in CLAIMS}),
             "report": MetadataValue.md(render_markdown(content)),
             "study_json": MetadataValue.path(str(root.study_json)), "markdown": MetadataValue.path(str(markdown))})
 

@@ -1,6 +1,6 @@
 """The reproduction study on tiny data: every method on the movielens catalog, one seed, two
 non-catalog task orders; study.json has the issue's shape, SeqFT forgets, PCL does not, and the
-Markdown report has one verdict line per claim of the paper."""
+Markdown report has a line per claim of the paper (a verdict on real data only)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from pcl_pipeline.errors import SettingsError
 from pcl_pipeline.study.methods.registry import METHODS
 from pcl_pipeline.study.methods.search import candidates_of
 from pcl_pipeline.settings import Settings
-from pcl_pipeline.study.report import CLAIMS, write_study
+from pcl_pipeline.study.report import CLAIMS, NOT_JUDGED, judged, render_markdown, write_study
 from pcl_pipeline.study.run import order_variant, run_study, setup_seeds, study_orders
 from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.store.artifact_store import ArtifactStore
@@ -157,13 +157,28 @@ def test_order_variants_are_stored_apart(study):
     assert variants == {m.variant for m in METHODS.values()} | {order_variant(o) for o in orders}
 
 
-def test_markdown_has_a_verdict_per_claim(study):
+def _claim_lines(text: str) -> dict[str, list[str]]:
+    return {claim: [line for line in text.splitlines() if line.startswith(f"- **{claim}**:")] for claim in CLAIMS}
+
+
+def test_markdown_on_synthetic_data_prints_numbers_and_no_verdict(study):
+    """The embedded default is a smoke test: a line per claim saying it is not judged, no verdict."""
     text = study["markdown"].read_text(encoding="utf-8")
-    for claim in CLAIMS:
-        lines = [line for line in text.splitlines() if line.startswith(f"- **{claim}**:")]
+    for claim, lines in _claim_lines(text).items():
+        assert lines == [f"- **{claim}**: {NOT_JUDGED}."], claim
+    assert "reproduced" not in text and "inconclusive" not in text
+    assert "| PCL |" in text and "0." in text  # the numbers are printed
+
+
+def test_markdown_on_real_data_has_a_verdict_per_claim(study):
+    real = {**study["study"], "sources": {"movielens": "/data/ml-100k"}}
+    assert judged(real) and not judged(study["study"]) and not judged({**real, "sources": {}})
+    text = render_markdown(real)
+    for claim, lines in _claim_lines(text).items():
         assert len(lines) == 1, claim
         # one seed gives no interval: nothing can be decided but what is not applicable
         assert any(f"**: {v}." in lines[0] for v in ("inconclusive", "not applicable")), lines[0]
+    text = study["markdown"].read_text(encoding="utf-8")
     assert "raw inputs (bag of items)" in text
     assert "| SeqFT |" in text and "| MTL |" in text and "## movielens" in text
     assert "| *trivial: majority / popularity* |" in text and "| *bag-of-items logistic regression* |" in text
