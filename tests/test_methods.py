@@ -285,12 +285,14 @@ def test_every_method_searches_a_space_of_the_same_size():
     assert all(c.apply(params) == params for c in candidates_of("FineAll"))  # the backbone rate is apart
 
 
-def test_mtl_each_task_stops_on_its_own_patience_and_leaves_the_joint_batches(study, monkeypatch):
-    """A task whose validation score stopped improving for its own patience leaves the joint
-    objective (no more validation, no more batches) while the others go on; each keeps its best."""
+def _scripted_joint_run(study, monkeypatch, needed=None):
+    """tune_jointly on two tasks whose validation scores are scripted: task 0 (patience 2)
+    improves once (epoch 1), task 1 (patience 4) through epoch 6. Returns the fit, the bests, how
+    often each task was validated and which task each drawn epoch of batches belonged to."""
     import copy
 
     from pcl_pipeline.training import multitask
+    from pcl_pipeline.training.loop import seed_everything
 
     tasks, store = study["tasks"], study["default"]
     backbone, _ = store.load_backbone(CPU)
@@ -298,9 +300,9 @@ def test_mtl_each_task_stops_on_its_own_patience_and_leaves_the_joint_batches(st
     datas = [store.task_data(t, shared.cfg.n_items, shared.cfg.max_len) for t in tasks[1:3]]
     params = [TaskParams(epochs=30, patience=2), TaskParams(epochs=30, patience=4)]
     mtl = get_method("MTL")
+    seed_everything(0)
     models = [mtl.build(shared, t.kind, d.n_targets, p, torch.zeros(3, 8), None, to_backbone=d.to_backbone)
               for t, d, p in zip(tasks[1:3], datas, params)]
-    # task 0 improves once (epoch 1), task 1 through epoch 6
     scripted = {0: [0.1, 0.2] + [0.0] * 30, 1: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] + [0.0] * 30}
     asked, drawn = {0: 0, 1: 0}, []
 
@@ -318,8 +320,29 @@ def test_mtl_each_task_stops_on_its_own_patience_and_leaves_the_joint_batches(st
     monkeypatch.setattr(multitask, "validation_score", score)
     monkeypatch.setattr(multitask, "train_batches", batches)
     fit, bests = multitask.tune_jointly(models, datas, params, ["ndcg@10", "ndcg@10"], 1e-3,
-                                        TrainContext(seed=0, device=CPU))
+                                        TrainContext(seed=0, device=CPU), needed=needed)
+    return fit, bests, asked, drawn
+
+
+def test_mtl_each_task_stops_on_its_own_patience_and_leaves_the_joint_batches(study, monkeypatch):
+    """A task whose validation score stopped improving for its own patience leaves the joint
+    objective (no more validation, no more batches) while the others go on; each keeps its best."""
+    fit, bests, asked, drawn = _scripted_joint_run(study, monkeypatch)
     assert [b.epoch for b in bests] == [1, 6] and [b.score for b in bests] == [0.2, 0.7]
     assert asked[0] == 1 + 3  # initial, epochs 1-3 (two without improvement: its patience), then it left
     assert fit.epochs_run == 6 + 4  # task 1's best epoch + its patience
     assert drawn.count(0) == 3 and drawn[-7:] == [1] * 7  # task 0 left the joint batches after epoch 3
+
+
+def test_mtl_run_ends_when_the_tasks_it_is_kept_for_have_stopped_with_their_full_run_bests(study, monkeypatch):
+    """A joint run kept only for task 0 (a reported seed whose task 1 chose another candidate)
+    ends when task 0 leaves, and task 0's best is the full run's, tensor for tensor."""
+    _, full_bests, _, _ = _scripted_joint_run(study, monkeypatch)
+    fit, bests, asked, _ = _scripted_joint_run(study, monkeypatch, needed=[True, False])
+    assert fit.epochs_run == 3 and fit.stop_reason == "finished"  # task 0's best epoch 1 + its patience 2
+    assert bests[0].epoch == full_bests[0].epoch == 1 and bests[0].score == full_bests[0].score
+    assert bests[0].state.keys() == full_bests[0].state.keys()
+    assert all(torch.equal(bests[0].state[k], full_bests[0].state[k]) for k in bests[0].state)
+    assert bests[1].epoch == 3  # task 1 was cut short: its best is not kept by the caller
+    with pytest.raises(ValueError, match="needed has 1 flags for 2 tasks"):
+        _scripted_joint_run(study, monkeypatch, needed=[True])

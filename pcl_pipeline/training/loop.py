@@ -68,7 +68,9 @@ class Objective:
     number of sequences in the batch); batches(generator) yields one epoch of batches in an order
     drawn from `generator` (seeded per epoch, so a resumed run sees the same order); validate()
     is the score model selection uses (higher is better: test data never reaches the loop);
-    get_state/set_state read and restore what the checkpoint and the best state hold.
+    get_state/set_state read and restore what the checkpoint and the best state hold; finished(),
+    when given, is asked after each epoch's validation whether the objective has nothing left to
+    learn (the loop then ends, stop_reason "finished"), before the cap or patience would end it.
     """
     params: list[torch.nn.Parameter] | list[dict]
     step: Callable[[object], tuple[torch.Tensor, int]]
@@ -76,6 +78,7 @@ class Objective:
     validate: Callable[[], float]
     get_state: Callable[[], dict[str, torch.Tensor]]
     set_state: Callable[[dict[str, torch.Tensor]], None]
+    finished: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -86,7 +89,9 @@ class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, valid, seconds
     train_seconds: float = 0.0
     samples_seen: int = 0  # training sequences processed (for throughput)
-    stop_reason: str = "cap"  # "cap" (ran all epochs), "patience" or "converged" (lr cut max_decays times)
+    # "cap" (ran all epochs), "patience", "converged" (lr cut max_decays times) or "finished" (the
+    # objective said so: Objective.finished)
+    stop_reason: str = "cap"
     recipe: dict = field(default_factory=dict)  # batch size, lr, warm-up the run used (training/acceleration.py)
 
     @property
@@ -184,6 +189,8 @@ def fit(objective: Objective, cfg: LoopConfig, ctx: TrainContext) -> FitResult:
                 result.stop_reason = "converged"
             else:
                 schedule = {"cuts": schedule["cuts"] + 1, "last_cut": epoch}
+        if objective.finished is not None and objective.finished():
+            result.stop_reason = "finished"
         log.info("epoch %d loss %.4f valid %.4f (best %.4f @ %d) lr %.2g %.1fs", epoch, record["loss"], score,
                  result.best_score, result.best_epoch, lr, record["seconds"])
         if ctx.on_epoch is not None:

@@ -38,10 +38,13 @@ class TaskBest:
 
 
 def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list[TaskParams], metrics: list[str],
-                 backbone_lr: float, ctx: TrainContext) -> tuple[FitResult, list[TaskBest]]:
+                 backbone_lr: float, ctx: TrainContext, needed: list[bool] | None = None) -> tuple[FitResult, list[TaskBest]]:
     """Train every model's parts and their one shared backbone together, each task until its own
     patience runs out (see the module docstring); return the fit and each task's own best
-    (TaskBest). The models are left at the loop's last improving epoch."""
+    (TaskBest). `needed` (default: all) marks the tasks whose best the caller keeps: the run ends
+    once none of them is active (the others still train with them until then, so the needed
+    tasks' bests are those of the full run; the others' are cut short). The models are left at
+    the loop's last improving epoch."""
     backbone = models[0].backbone
     if any(m.backbone is not backbone or not m.train_backbone for m in models):
         raise ValueError("joint training needs one trainable backbone shared by every task model")
@@ -76,6 +79,14 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
                 bests[i] = TaskBest(now, progress["epoch"], task_state(i))
                 progress["improvements"] += 1
         return float(progress["improvements"])
+
+    wanted = [True] * len(models) if needed is None else list(needed)
+    if len(wanted) != len(models):
+        raise ValueError(f"needed has {len(wanted)} flags for {len(models)} tasks")
+
+    def finished() -> bool:
+        """No task whose best is kept is still active (every later epoch would change none of them)."""
+        return not any(wanted[i] for i in active())
 
     def batches(generator: torch.Generator):
         tasks = active()
@@ -114,7 +125,8 @@ def tune_jointly(models: list[PCLTaskModel], datas: list[TaskData], params: list
     loop = LoopConfig(epochs=max(p.epochs for p in params), patience=max(p.patience for p in params), lr=backbone_lr,
                       weight_decay=params[0].weight_decay, validate_initial=True,
                       initial_score=0.0)  # no improvement yet: the initial scores are each task's first best
-    result = fit(Objective(groups, step, batches, validate, get_state, set_state), loop, ctx.replace(checkpoint=None))
+    result = fit(Objective(groups, step, batches, validate, get_state, set_state, finished), loop,
+                 ctx.replace(checkpoint=None))
     for model in models:
         model.eval()
     return result, bests

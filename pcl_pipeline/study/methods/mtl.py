@@ -51,10 +51,14 @@ class JointTraining(Method):
             models = [self.build(shared, t.kind, d.n_targets, p, texts[:k + 2], None, to_backbone=d.to_backbone)
                       for k, (t, d, p) in enumerate(zip(tasks, datas, tuned))]
             candidate_hash = fingerprint(config_hash, candidate.knobs)
+            # the run ends once the tasks that may choose this candidate have stopped (a reported
+            # seed's tasks each allow only the tuning seed's choice); the others train until then
+            needed = [candidate.label in {c.label for c in allowed[t.name]} for t in tasks]
             fit, bests = tune_jointly(models, datas, tuned, [t.metric for t in tasks],
                                       candidate.backbone_lr or params[0].lr,
                                       ctx.replace(fingerprint=fingerprint(candidate_hash, versions,
-                                                                          backbone_manifest["sha256"], text_hashes)))
+                                                                          backbone_manifest["sha256"], text_hashes)),
+                                      needed=needed)
             runs[candidate.label] = (candidate, fit, bests, candidate_hash, tuned, models)
         wall = time.perf_counter() - t0
         out = []
