@@ -126,13 +126,19 @@ class TaskRecipe:
             del dump["inherit_prompt"]
         return [dump]
 
-    def load_for_scoring(self, store: "DatasetStore", task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
-        """Task `task`'s model as it is scored now (the forgetting row): what its artifact stores."""
+    def load_for_scoring(self, store: "DatasetStore", task: str, device: torch.device,
+                         current: str) -> tuple[PCLTaskModel, dict]:
+        """Task `task`'s model as it is scored once `current` (the task of the scored chain learned
+        last) has been learned: for PCL, what its artifact stores, whatever was learned after it.
+        `current` comes from the chain, never from what the store holds (a variant may still hold
+        artifacts of an earlier run that this run has not reached yet)."""
         return store.load_task_model(task, device)
 
-    def backbone_for_scoring(self, store: "DatasetStore", device: torch.device) -> tuple[SASRec, dict]:
-        """The backbone T1 (next item) is scored with now: the stored pretrained one, which PCL
-        never changes. A method that keeps changing one encoder scores T1 with its current state."""
+    def backbone_for_scoring(self, store: "DatasetStore", device: torch.device,
+                             current: str | None) -> tuple[SASRec, dict]:
+        """The backbone T1 (next item) is scored with once `current` has been learned (None: no
+        task after T1 yet): the stored pretrained one, which PCL never changes. A method that
+        keeps changing one encoder scores T1 with the encoder `current` left."""
         return store.load_backbone(device)
 
 

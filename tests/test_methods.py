@@ -217,7 +217,7 @@ def test_seqft_carries_one_encoder_and_forgets(study):
     # T1 re-measured with the current encoder: the pretrained backbone's score before, another after
     assert report["forgetting"]["matrix"][3][0] != report["forgetting"]["matrix"][0][0]
     # T2's head is now scored with the encoder T4 left (the current one), not its own
-    model, manifest = get_method("SeqFT").load_for_scoring(run["store"], tasks[1].name, CPU)
+    model, manifest = get_method("SeqFT").load_for_scoring(run["store"], tasks[1].name, CPU, current=tasks[-1].name)
     last, _ = run["store"].load_task_tensors(tasks[-1].name)
     own, _ = run["store"].load_task_tensors(tasks[1].name)
     assert manifest["encoder_from"] == tasks[-1].name
@@ -227,12 +227,26 @@ def test_seqft_carries_one_encoder_and_forgets(study):
     assert torch.equal(model.state_dict()["adapter.transform.weight"], own["adapter.transform.weight"])
 
 
+def test_a_record_scores_the_chain_it_was_made_for_not_the_newest_artifact_in_the_store(study):
+    """SeqFT with T2..T4 stored (as when a study step runs again over an earlier run's artifacts):
+    T1's and T2's records scored for the chains T1 and T1..T2 equal those made while nothing after
+    them was stored: the encoder comes from the chain, not from the variant's newest artifact."""
+    from pcl_pipeline.stages.evaluate import evaluate_task
+
+    name = "SeqFT"
+    run, tasks = study["runs"][name], study["tasks"]
+    for k in (0, 1):
+        again = evaluate_task(run["store"], tasks[:k + 1], CPU, get_method(name))
+        assert again["metrics"] == run["records"][k]["metrics"], (name, tasks[k].name)
+        assert again["after_learning"] == run["records"][k]["after_learning"], (name, tasks[k].name)
+
+
 def test_mtl_trains_one_backbone_jointly_selects_per_task_and_reloads(study):
     """MTL: one backbone trained jointly on every task, fine-tuned away from the pretrained one
     (which stays untouched); each task keeps its own best (backbone rate, epoch) on its own
     validation split, so its artifact holds the shared backbone as it was at that epoch and its
-    own adapter; reloads give the training-time metrics, and the heads' forgetting rows do not
-    change."""
+    own adapter; reloads give the training-time metrics, the heads' forgetting columns do not
+    change, and T1 is re-measured with the jointly trained encoder."""
     run, tasks = study["runs"]["MTL"], study["tasks"]
     models = [run["tasks"][t.name]["model"] for t in tasks[1:]]
     assert all(m.train_backbone for m in models) and len({id(m.backbone) for m in models}) == len(models)
@@ -253,7 +267,12 @@ def test_mtl_trains_one_backbone_jointly_selects_per_task_and_reloads(study):
         assert manifest["selected_on"] != "joint_relative_gain" and manifest["trained_with"] == [x.name for x in tasks[1:]]
     for k in range(1, len(tasks)):
         assert run["records"][k]["metrics"] == run["tasks"][tasks[k].name]["in_memory"], tasks[k].name
-    assert build_report(tasks, run["records"], "embedded", run["store"].variant)["forgetting"]["max_abs_change"] == 0.0
+    # the heads' columns of the forgetting matrix do not change; T1 is scored with the pretrained
+    # backbone before any task (as PCL scores it) and with the jointly trained one after
+    matrix = build_report(tasks, run["records"], "embedded", run["store"].variant)["forgetting"]["matrix"]
+    assert all(matrix[i][j] == matrix[j][j] for j in range(1, len(tasks)) for i in range(j, len(tasks)))
+    assert run["records"][0]["metrics"] == study["runs"]["PCL"]["records"][0]["metrics"]
+    assert run["records"][1]["after_learning"][tasks[0].name]["metrics"] != run["records"][0]["metrics"]
     assert _snapshot(study["default"].root / "backbone") == study["backbone_before"]
 
 

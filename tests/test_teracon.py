@@ -70,7 +70,7 @@ def test_a_reloaded_task_scores_as_the_stored_model_did_and_earlier_tasks_use_th
     tasks, store = chain["tasks"], chain["store"]
     last = load_teracon(store, tasks[-1].name, CPU)
     for k, task in enumerate(tasks[1:], start=1):
-        model, manifest = TERACON.load_for_scoring(store, task.name, CPU)
+        model, manifest = TERACON.load_for_scoring(store, task.name, CPU, current=tasks[-1].name)
         assert manifest["encoder_from"] == tasks[-1].name and model.scoring == k - 1
         inputs = _test_inputs(store, task, model)
         with torch.no_grad():
@@ -78,7 +78,7 @@ def test_a_reloaded_task_scores_as_the_stored_model_did_and_earlier_tasks_use_th
             assert torch.equal(scores, last.scores(k, inputs, SMAX))
         assert scores.shape[1] == manifest["n_targets"] + (1 if task.kind == "item_rec" else 0)
     # T1: the current encoder without a mask, loaded as the plain SASRec the evaluation scores T1 with
-    encoder, manifest = TERACON.backbone_for_scoring(store, CPU)
+    encoder, manifest = TERACON.backbone_for_scoring(store, CPU, current=tasks[-1].name)
     inputs = _test_inputs(store, tasks[-1], last)
     with torch.no_grad():
         assert torch.equal(encoder.full_sort_scores(inputs), last.scores(0, inputs, SMAX))

@@ -14,18 +14,19 @@ from pcl_pipeline.store.artifact_store import DatasetStore
 
 
 def evaluate_stored(store: DatasetStore, task: TaskSpec, t1: TaskSpec, device: torch.device,
-                    with_reference: bool = True, recipe: TaskRecipe = PCL) -> dict:
+                    with_reference: bool = True, recipe: TaskRecipe = PCL, current: str | None = None) -> dict:
     """Evaluate `task` on its test split using only stored artifacts (backbone, and the task's parts),
-    loaded as `recipe` scores them now (recipe.load_for_scoring).
+    loaded as `recipe` scores them once `current` (the scored chain's last task; None: only T1)
+    has been learned (recipe.load_for_scoring, recipe.backbone_for_scoring).
 
     Classification also gets the bag-of-items logistic-regression reference (with_reference),
     which depends on the data only, so the forgetting row leaves it out."""
     t0 = time.perf_counter()
     if task.kind == "next_item":
-        model, manifest = recipe.backbone_for_scoring(store, device)
+        model, manifest = recipe.backbone_for_scoring(store, device, current)
         result = evaluate_next_item(model, store.next_item_data(t1), device)
     else:
-        model, manifest = recipe.load_for_scoring(store, task.name, device)
+        model, manifest = recipe.load_for_scoring(store, task.name, device, current or task.name)
         data = store.task_data(task, model.backbone.cfg.n_items, model.backbone.cfg.max_len)
         if task.kind == "item_rec":
             result = evaluate_ranking(model, data.test, data.train.targets, data.to_target, data.n_targets, device)
@@ -58,9 +59,11 @@ def evaluate_task(store: DatasetStore, chain: list[TaskSpec], device: torch.devi
     tasks 1..k-1 measured now from their stored artifacts (row k of the forgetting matrix), as
     `recipe` scores them."""
     t1 = chain[0]
-    record = evaluate_stored(store, chain[-1], t1, device, recipe=recipe)
+    current = chain[-1].name if len(chain) > 1 else None  # the chain's state, not the store's newest file
+    record = evaluate_stored(store, chain[-1], t1, device, recipe=recipe, current=current)
     record["after_learning"] = {
-        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device, False, recipe))["metrics"],
+        earlier.name: {"metrics": (r := evaluate_stored(store, earlier, t1, device, False, recipe,
+                                                        current))["metrics"],
                        "artifact_sha256": r["artifact_sha256"]}
         for earlier in chain[:-1]
     }

@@ -285,12 +285,6 @@ class DatasetStore:
                                  strict=True)
         return backbone.requires_grad_(False).to(device).eval()
 
-    def last_learned_task(self) -> str:
-        """The task of this variant with the highest order among the stored ones."""
-        manifests = [load_manifest(self.task_parts_paths(p.stem))
-                     for p in sorted((self.variant_dir / "prompt").glob("*.json"))]
-        return max(manifests, key=lambda m: m["order"])["task"]
-
     # ---- checkpoints, curves, eval records, the dataset's report -----------------------------
     def checkpoint(self, task: str) -> Path:
         """A task's training checkpoint (only while a run is interrupted)."""

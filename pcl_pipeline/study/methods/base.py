@@ -101,14 +101,14 @@ class Method(TaskRecipe):
         return super().build(backbone, kind, n_targets, params, texts, inherit_prompt if self.prompt else None,
                              to_backbone)
 
-    def backbone_for_scoring(self, store: DatasetStore, device: torch.device) -> tuple[SASRec, dict]:
-        """T1 is re-measured with the encoder the task learned last in this variant left, for the
-        methods that keep changing one encoder ("sequential": SeqFT; "joint": MTL's jointly
-        trained backbone), with "encoder_from" in the manifest; the stored pretrained backbone
-        otherwise, and before any task was learned."""
-        if self.backbone not in ("sequential", "joint") or not any((store.variant_dir / "prompt").glob("*.json")):
+    def backbone_for_scoring(self, store: DatasetStore, device: torch.device,
+                             current: str | None) -> tuple[SASRec, dict]:
+        """T1 is re-measured with the encoder `current` (the task the scored chain learned last)
+        left, for the methods that keep changing one encoder ("sequential": SeqFT; "joint": MTL's
+        jointly trained backbone), with "encoder_from" in the manifest; the stored pretrained
+        backbone otherwise, and before any task was learned (current None)."""
+        if self.backbone not in ("sequential", "joint") or current is None:
             return store.load_backbone(device)
-        current = store.last_learned_task()
         _, manifest = store.load_backbone(device)
         return store.load_encoder(current, device), {**manifest, "encoder_from": current}
 

@@ -28,9 +28,9 @@ class SequentialFineTuning(Method):
         sha = store.load_task_tensors(previous)[1]["sha256"]
         return Start(store.load_encoder(previous, device), (sha,), {"encoder_from": previous})
 
-    def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
+    def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device,
+                         current: str) -> tuple[PCLTaskModel, dict]:
         model, manifest = store.load_task_model(task, device)
-        current = store.last_learned_task()
         if current != task:
             model.backbone.load_state_dict(store.load_encoder(current, device).state_dict(), strict=True)
         return model, {**manifest, "encoder_from": current}

@@ -273,9 +273,10 @@ class Teracon(Method):
                     mine.load_state_dict(theirs.state_dict(), strict=True)
         return model
 
-    def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device) -> tuple[PCLTaskModel, dict]:
-        """Task `task` scored by the model of the task learned last in this variant (its mask and head)."""
-        current = store.last_learned_task()
+    def load_for_scoring(self, store: DatasetStore, task: str, device: torch.device,
+                         current: str) -> tuple[PCLTaskModel, dict]:
+        """Task `task` scored by the model of `current`, the task the scored chain learned last
+        (its mask and head)."""
         model = load_teracon(store, current, device)
         model.scoring = [h.name for h in model.heads].index(task)
         return model, {**load_manifest(store.task_parts_paths(task)), "encoder_from": current}
