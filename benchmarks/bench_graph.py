@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _homes import temporary_home
 NEW_TASK = """name: T5_age
 dataset: movielens
 kind: classification
@@ -71,13 +70,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-process baseline run")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pcl-bench-"))
-    shutil.copytree(REPO / "tasks", tmp / "tasks")
-    (tmp / "dagster_home").mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp / "dagster_home" / "dagster.yaml")
-    os.environ.update({"PCL_HOME": str(tmp / "home"), "PCL_TASKS_DIR": str(tmp / "tasks"),
-                       "DAGSTER_HOME": str(tmp / "dagster_home"), "PCL_SYNTHETIC_SCALE": str(args.scale),
-                       "HF_HUB_OFFLINE": "1"})
+    tmp = temporary_home("pcl-bench-", PCL_SYNTHETIC_SCALE=str(args.scale))
 
     from dagster import AssetKey, DagsterInstance
 

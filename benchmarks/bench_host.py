@@ -20,12 +20,11 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _homes import temporary_home
+
 TARGET_HOST_SECONDS = 6.0
 # (module, attribute) of each timed loop, by part
 LOOPS = {
@@ -83,14 +82,8 @@ def main() -> None:
     parser.add_argument("--text-encoder", default="random", choices=("random", "minilm"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pcl-host-"))
-    shutil.copytree(REPO / "tasks", tmp / "tasks")
-    (tmp / "dagster_home").mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp / "dagster_home" / "dagster.yaml")
-    os.environ.update({"PCL_HOME": str(tmp / "home"), "PCL_TASKS_DIR": str(tmp / "tasks"),
-                       "DAGSTER_HOME": str(tmp / "dagster_home"), "PCL_SYNTHETIC_SCALE": str(args.scale),
-                       "PCL_TEXT_ENCODER": args.text_encoder, "PCL_RUN_PROCESSES": "1", "PCL_TORCH_THREADS": "1",
-                       "HF_HUB_OFFLINE": "1"})
+    tmp = temporary_home("pcl-host-", PCL_SYNTHETIC_SCALE=str(args.scale), PCL_TEXT_ENCODER=args.text_encoder,
+                         PCL_RUN_PROCESSES="1", PCL_TORCH_THREADS="1")
     t_start = time.time()
     t0 = time.perf_counter()
     from dagster import DagsterInstance
