@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pcl_pipeline.model.sasrec import masked_mean
+
 
 class ItemAdapter(nn.Module):
     """Owns an output item table over the task's own target vocabulary, so targets the backbone
@@ -56,5 +58,4 @@ class ClassifierAdapter(nn.Module):
 
     def bag_of_items(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L) -> (B, C): the mean of the input item table's rows over the input items."""
-        keep = (seq > 0).unsqueeze(-1).to(self.input_items.weight.dtype)  # (B, L, 1)
-        return (self.input_items(seq) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        return masked_mean(self.input_items(seq), seq)

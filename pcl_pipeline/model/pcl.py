@@ -7,7 +7,7 @@ from torch import nn
 from pcl_pipeline.catalog import TaskParams
 from pcl_pipeline.model.adapters import ClassifierAdapter, ItemAdapter
 from pcl_pipeline.model.prompts import ContextualPrompt, PositionPrompt
-from pcl_pipeline.model.sasrec import SASRec
+from pcl_pipeline.model.sasrec import SASRec, masked_mean
 
 
 class PCLTaskModel(nn.Module):
@@ -104,9 +104,7 @@ class PCLTaskModel(nn.Module):
 def mean_last(h: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
     """Hidden states h (B, L, d) of left-padded inputs seq (B, L) -> [mean over the items' states,
     last state] (B, 2d)."""
-    keep = (seq > 0).unsqueeze(-1).to(h.dtype)  # (B, L, 1)
-    mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, d)
-    return torch.cat([mean, h[:, -1]], dim=-1)
+    return torch.cat([masked_mean(h, seq), h[:, -1]], dim=-1)
 
 
 def freeze(module: nn.Module) -> None:

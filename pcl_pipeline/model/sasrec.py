@@ -13,6 +13,13 @@ from torch import nn
 BLOCKED = -1e9  # additive attention mask value: finite, so a fully blocked (padding) row gives no NaN
 
 
+def masked_mean(x: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+    """x (B, L, ...) per position of the left-padded inputs seq (B, L) -> (B, ...): the mean over
+    the item positions (padding, id 0, left out; zeros for an empty sequence)."""
+    keep = (seq > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
+    return (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+
 class SASRecArch(BaseModel):
     """The architecture's hyperparameters: the one definition of these fields. The catalog's
     BackboneParams extends it with the training fields; SASRecConfig adds the vocabulary size."""
