@@ -255,15 +255,10 @@ class DatasetStore:
             raise ArtifactError(f"{paths.tensors}: trained on backbone {manifest['backbone']['sha256'][:12]}..., "
                                 f"but the stored backbone is {backbone_manifest['sha256'][:12]}...; "
                                 f"re-materialize this task's prompt asset")
-        # fields of the params that no longer exist (backbone_lr, before methods kept their own knobs) are dropped
-        params = TaskParams(**{k: v for k, v in manifest["params"].items() if k in TaskParams.model_fields})
+        params, to_backbone = self.stored_head(task, manifest, backbone.cfg.n_items)
         architecture = Architecture.of(manifest)
         k = len(manifest["chain"])
         placeholder = torch.zeros(k, manifest["tensors"][TEXTS_KEY][1])
-        to_backbone = None  # the backbone's scores as the item adapter's prior: rebuilt from the vocabulary
-        if manifest["kind"] == "item_rec":
-            vocab = self.task_data_paths(task).vocab
-            _, _, to_backbone = load_vocab("item_rec", vocab, backbone.cfg.n_items)
         model = build_task_model(backbone, manifest["kind"], manifest["n_targets"], params, placeholder, None,
                                  to_backbone, with_prompt=architecture.prompt,
                                  train_backbone=architecture.backbone_in_artifact)
@@ -275,6 +270,17 @@ class DatasetStore:
         if architecture.backbone_in_artifact:
             model.backbone.requires_grad_(False)  # loaded to be scored: nothing trains it any more
         return model.to(device).eval(), manifest
+
+    def stored_head(self, task: str, manifest: dict, n_items: int) -> tuple[TaskParams, torch.Tensor | None]:
+        """What rebuilds a stored task's head besides its tensors: the params its manifest records
+        (fields that no longer exist, such as backbone_lr before methods kept their own knobs, are
+        dropped) and, for an item task, target id -> backbone item id (the backbone's scores as the
+        item adapter's prior), rebuilt from the task's vocabulary; None otherwise."""
+        params = TaskParams(**{k: v for k, v in manifest["params"].items() if k in TaskParams.model_fields})
+        to_backbone = None
+        if manifest["kind"] == "item_rec":
+            _, _, to_backbone = load_vocab("item_rec", self.task_data_paths(task).vocab, n_items)
+        return params, to_backbone
 
     def load_encoder(self, task: str, device: torch.device) -> SASRec:
         """The backbone stored in a task's artifact (methods that train it), frozen, in eval mode."""

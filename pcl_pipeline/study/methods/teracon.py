@@ -43,7 +43,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from pcl_pipeline.catalog import TaskParams, TaskSpec
-from pcl_pipeline.data.splits import load_vocab
 from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
 from pcl_pipeline.model.sasrec import SASRec, SASRecConfig
 from pcl_pipeline.recipe import Start
@@ -208,10 +207,7 @@ def _heads(store: DatasetStore, names: list[str], n_items: int) -> list[Head]:
     heads = []
     for name in names:
         manifest = load_manifest(store.task_parts_paths(name))
-        params = TaskParams(**{k: v for k, v in manifest["params"].items() if k in TaskParams.model_fields})
-        to_backbone = None
-        if manifest["kind"] == "item_rec":
-            _, _, to_backbone = load_vocab("item_rec", store.task_data_paths(name).vocab, n_items)
+        params, to_backbone = store.stored_head(name, manifest, n_items)
         heads.append(Head(name, manifest["kind"], manifest["n_targets"], params, to_backbone))
     return heads
 
