@@ -319,10 +319,11 @@ def test_transfer_inputs_are_taken_before_the_task_is_learned_and_as_deployed(st
     cpu = torch.device("cpu")
     tasks = load_catalog(study["tasks_dir"], "movielens")
     store = seed_root(study["home"], 0).dataset("movielens", "method-PCL")
-    inputs = transfer_inputs(store, tasks, cpu)
+    inputs, data = transfer_inputs(store, tasks, cpu)
     before, _ = store.load_task_model(tasks[-2].name, cpu)  # T3's prompted model: no T4 label shaped it
     deployed, _ = store.load_task_model(tasks[-1].name, cpu)
-    data = store.task_data(tasks[-1], before.backbone.cfg.n_items, before.backbone.cfg.max_len)
+    assert data.test.targets.equal(store.task_data(tasks[-1], before.backbone.cfg.n_items,
+                                                   before.backbone.cfg.max_len).test.targets)
     assert torch.equal(inputs["previous"]["test"], pooled(before.eval().hidden, data.test, cpu))
     assert not torch.equal(inputs["previous"]["test"], inputs["backbone"]["test"])
     d = before.backbone.cfg.hidden

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.data.splits import TaskData
 from pcl_pipeline.model.pcl import mean_last
 from pcl_pipeline.store.artifact_store import DatasetStore
 
@@ -63,8 +64,9 @@ def user_representations(store: DatasetStore, task: TaskSpec, device: torch.devi
     return reprs, targets, table
 
 
-def transfer_inputs(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> dict[str, dict]:
-    """input name -> split -> (N, features) for the transfer task chain[-1] (see the module docstring)."""
+def transfer_inputs(store: DatasetStore, chain: list[TaskSpec], device: torch.device) -> tuple[dict[str, dict], TaskData]:
+    """input name -> split -> (N, features) for the transfer task chain[-1] (see the module
+    docstring), and the task's data they were computed from (its targets)."""
     task = chain[-1]
     backbone, _ = store.load_backbone(device)
     data = store.task_data(task, backbone.cfg.n_items, backbone.cfg.max_len)
@@ -78,7 +80,7 @@ def transfer_inputs(store: DatasetStore, chain: list[TaskSpec], device: torch.de
     out = {name: {s: pooled(encode, getattr(data, s), device, extra=extra) for s in SPLITS}
            for name, (encode, extra) in encoders.items()}
     out["raw"] = {s: bag_of_items(getattr(data, s).inputs(), backbone.cfg.n_items) for s in SPLITS}
-    return out
+    return out, data
 
 
 def bag_of_items(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -143,10 +145,7 @@ def run_transfer(store: DatasetStore, chain: list[TaskSpec], seed: int, device: 
     """The same MLP on every input of transfer_inputs for the task chain[-1]: per input its test
     "accuracy" and "epochs" (to the best validation log-loss, 1-based), "pcl" (the accuracy on
     DECIDED, the input the claim is decided on) and "curves" (the validation learning curves)."""
-    task = chain[-1]
-    inputs = transfer_inputs(store, chain, device)
-    model_cfg = store.load_backbone(torch.device("cpu"))[0].cfg
-    data = store.task_data(task, model_cfg.n_items, model_cfg.max_len)
+    inputs, data = transfer_inputs(store, chain, device)
     targets = {name: getattr(data, name).targets.long() for name in SPLITS}
     fits = {name: fit_mlp(inputs[name], targets, data.n_targets, seed) for name in INPUTS}
     return {"accuracy": {name: fit["accuracy"] for name, fit in fits.items()},
