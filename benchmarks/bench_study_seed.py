@@ -1,0 +1,65 @@
+"""What one study seed of one method costs, measured alone: the method's chain T2..Tk with its
+evaluations (study/run.py::run_chain, as a study step runs it) on one seed of a materialized study
+home, with the settings the study chose on its tuning seed, on one torch thread, into a fresh copy
+of the seed's data and backbone (the study home is only read).
+
+    python benchmarks/bench_study_seed.py --home .pcl-ml100k --method MTL --seed 0
+
+Prints the seconds, each task's epochs and stop reason, and whether the trained artifacts equal
+the ones the study recorded for that seed (SHA-256): the baseline is the study's own run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, required=True, help="a PCL_HOME the study materialized")
+    parser.add_argument("--method", default="MTL")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", default="movielens")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    from pcl_pipeline.catalog import load_catalog
+    from pcl_pipeline.recipe import Candidate
+    from pcl_pipeline.study.methods.registry import get_method
+    from pcl_pipeline.study.run import run_chain, served_tasks, seed_root
+
+    method = get_method(args.method)
+    recorded = {r["seed"]: r for r in json.loads(
+        (args.home / "study" / "results" / args.dataset / f"{args.method}.json").read_text(encoding="utf-8"))}
+    if args.seed not in recorded:
+        raise SystemExit(f"{args.home}: the study recorded no seed {args.seed} of {args.method}")
+    study = recorded[args.seed]
+    tmp = Path(tempfile.mkdtemp(prefix="pcl-study-seed-"))
+    source = seed_root(args.home, args.seed).dataset(args.dataset).root
+    target = tmp / "study" / f"seed-{args.seed}" / args.dataset
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("variants"))
+    tasks = served_tasks(tmp, args.dataset, load_catalog(REPO / "tasks", args.dataset), args.seed)
+    chosen = {task: [Candidate(knobs)] for task, knobs in study["chosen"].items()}
+    store = seed_root(tmp, args.seed).dataset(args.dataset, method.variant)
+    t0 = time.perf_counter()
+    run = run_chain(store, tasks, args.seed, torch.device("cpu"), method, chosen)
+    seconds = time.perf_counter() - t0
+    same = [a["artifact_sha256"] == b["artifact_sha256"] for a, b in zip(run["records"], study["records"])]
+    print(f"\n== {args.method}, {args.dataset} seed {args.seed} of {args.home}, one torch thread ==")
+    print(f"chain T2..T{len(tasks)} with evaluations: {seconds:.1f} s")
+    for task, manifest in run["manifests"].items():
+        print(f"  {task:<20} epochs {manifest['epochs_run']:>3}  stop {manifest['stop_reason']:<9} "
+              f"best epoch {manifest['best_epoch']}")
+    print(f"artifacts equal to the study's recorded run (baseline): {sum(same)} of {len(same)}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
