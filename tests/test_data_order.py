@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pcl_pipeline.catalog import TaskSpec, load_catalog
+from pcl_pipeline.data import interactions as interactions_module
 from pcl_pipeline.data.interactions import build_interactions
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats import _csv, read_source
@@ -199,3 +200,53 @@ def test_timestamp_ties_follow_md5_of_seed_user_item_on_any_platform(tmp_path):
                                                  [str(out), user]).fetchall()]
                 key = lambda item: hashlib.md5(f"{seed}:{user}:{item}".encode()).hexdigest()  # noqa: E731
                 assert got == sorted(items, key=key)
+
+
+@pytest.mark.parametrize("rerate", [False, True])
+def test_pairs_the_reader_proved_distinct_skip_the_repeat_count_with_the_same_table(tmp_path, monkeypatch, rerate):
+    """ratings.dat with every (user, item) once: the fast read proves it (one aggregate), the raw
+    Parquet file says so, and interactions skip their repeat count; with an item rated again
+    later (allowed: another timestamp) nothing is recorded and the dedup runs. Either way the
+    interactions table equals the one built with the count."""
+    folder = tmp_path / "ml"
+    generate_movielens(folder, seed=0, scale=0.2)
+    if rerate:
+        user, item, _, time = (folder / "ratings.dat").read_text(encoding="latin-1").split("\n")[0].split("::")
+        with open(folder / "ratings.dat", "a", encoding="latin-1") as f:
+            f.write(f"{user}::{item}::1::{int(time) + 1}\n")
+    t1 = load_catalog(REPO / "tasks", "movielens")[0]
+
+    def interactions(home: Path, count_always: bool) -> tuple[str, bool]:
+        store = ArtifactStore(home).dataset("movielens")
+        with monkeypatch.context() as patch:
+            if count_always:
+                patch.setattr(interactions_module, "pairs_proven_distinct", lambda con, source: False)
+            with duckdb.connect(config={"preserve_insertion_order": True}) as con:
+                stages.ingest_raw(con, store, folder, seed=0, scale=1.0)
+                proven = interactions_module.pairs_proven_distinct(con, store.raw_dir / "ratings.parquet")
+                stages.interactions(con, store, t1, seed=0)
+        return table_digest(store.interactions), proven
+
+    trusted, proven = interactions(tmp_path / "a", count_always=False)
+    counted, _ = interactions(tmp_path / "b", count_always=True)
+    assert proven is not rerate
+    assert trusted == counted
+    with duckdb.connect() as con:  # the re-rated pair is one interaction: the first rating
+        rows = con.execute("SELECT count(*), count(DISTINCT (user_id, item_id)) FROM read_parquet(?)",
+                           [str(tmp_path / "a" / "movielens" / "interactions.parquet")]).fetchone()
+    assert rows[0] == rows[1]
+
+
+def test_a_connection_reads_the_same_table_again_through_either_path(tmp_path):
+    """raw_<table> is a view on the fast path and a table on the checked one: a second read in
+    the same connection replaces whichever the first left."""
+    plain, checked = tmp_path / "plain", tmp_path / "checked"
+    for folder, ratings in ((plain, "1::10::5::978300760\n"), (checked, "1::10::4.5::978300760\n")):
+        folder.mkdir()
+        (folder / "ratings.dat").write_text(ratings, encoding="latin-1")
+        (folder / "users.dat").write_text(ML1M_USERS, encoding="latin-1")
+        (folder / "movies.dat").write_text(ML1M_MOVIES, encoding="latin-1")
+    with duckdb.connect(config={"preserve_insertion_order": True}) as con:
+        for folder, rating in ((plain, 5.0), (checked, 4.5), (plain, 5.0)):
+            source = read_source(con, "movielens", folder)
+            assert con.execute(f"SELECT rating FROM {source.tables['ratings']}").fetchall() == [(rating,)]

@@ -6,8 +6,13 @@ from pathlib import Path
 import duckdb
 
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.data.parquet import copy_query_to_parquet
+from pcl_pipeline.data.parquet import copy_query_to_parquet, file_metadata
 from pcl_pipeline.errors import InputError
+
+
+# The key-value metadata entry of a raw table's Parquet file naming columns the reader proved to
+# hold each combination once (comma-separated; stages/data.py writes it, formats set it).
+DISTINCT_KEY = "pcl.distinct"
 
 
 def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -34,6 +39,21 @@ def order_columns(columns: list[str], seed: int) -> str:
     so the line is the order."""
     tie = tie_column(columns, seed)
     return "line" if tie is None else f"timestamp, {tie}, line"
+
+
+def pairs_proven_distinct(con: duckdb.DuckDBPyConnection, source: Path) -> bool:
+    """Whether the reader proved every (user_id, item_id) of the raw table distinct (its file's
+    DISTINCT_KEY names those columns or fewer): no repeat to reduce, under any filter."""
+    proven = file_metadata(con, source).get(DISTINCT_KEY)
+    return bool(proven) and set(proven.split(",")) <= {"user_id", "item_id"}
+
+
+def count_repeated_pairs(con: duckdb.DuckDBPyConnection, source: Path, where: str, params: list[object]) -> int:
+    """Rows of `source` passing `where` minus their distinct (user_id, item_id) pairs, as hashes:
+    0 proves every pair distinct; a hash collision only costs the dedup window."""
+    (repeats,) = con.execute(f"SELECT count(*) - count(DISTINCT hash(user_id, item_id)) FROM read_parquet(?) "
+                             f"WHERE {where}", [str(source), *params]).fetchone()
+    return repeats
 
 
 def filter_sql(task: TaskSpec, columns: list[str]) -> tuple[str, list[object]]:
@@ -63,15 +83,13 @@ def build_interactions(con: duckdb.DuckDBPyConnection, t1: TaskSpec, source: Pat
     hash and a second, small sort inside their (user, timestamp) group, keeping the group's
     positions. The ids come from two small lookup tables (distinct users and items, numbered in
     id order) joined back, not from two dense_rank sorts of every row, and the per-(user, item)
-    dedup window runs only when a repeated pair may exist (a count of distinct pair hashes finds
-    out; MovieLens has none).
+    dedup window runs only when a repeated pair may exist (the reader proved the pairs distinct,
+    or a count of distinct pair hashes finds out; MovieLens has none).
     """
     columns = parquet_columns(con, source)
     tie = tie_column(columns, seed)
     where, params = filter_sql(t1, columns)
-    # distinct hashes == rows proves every pair distinct; a hash collision only costs the window
-    (repeats,) = con.execute(f"SELECT count(*) - count(DISTINCT hash(user_id, item_id)) FROM read_parquet(?) "
-                             f"WHERE {where}", [str(source), *params]).fetchone()
+    repeats = 0 if pairs_proven_distinct(con, source) else count_repeated_pairs(con, source, where, params)
     first = (f"QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY {order_columns(columns, seed)}) = 1"
              if repeats else "")
     cut = t1.label.history_cut

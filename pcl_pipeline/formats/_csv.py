@@ -45,7 +45,8 @@ import duckdb
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats._plain import plain_bytes, read_plain
 from pcl_pipeline.formats._spec import (
-    INTEGER_TYPES, NO_NULL_STRING, Field, FileSpec, ReadResult, missing_note, output_sql, quoted_name,
+    INTEGER_TYPES, NO_NULL_STRING, Field, FileSpec, ReadResult, drop_relation, missing_note, output_sql,
+    quoted_name,
 )
 
 __all__ = ["Field", "FileSpec", "ReadResult", "read_table"]
@@ -63,7 +64,8 @@ _TOO_MANY = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 def read_table(
     con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, *alternatives: FileSpec
 ) -> ReadResult:
-    """Read `path`, validate it and create TEMP TABLE raw_<table>.
+    """Read `path`, validate it and create raw_<table>: a TEMP TABLE, or on the plain-digits path
+    a TEMP VIEW over the typed table it read.
 
     The table has `line BIGINT` (1-based line number in the file, header and blank lines
     included) and then `spec.output`, in file order. `alternatives` are other accepted layouts of
@@ -345,12 +347,14 @@ def _materialise(
     con: duckdb.DuckDBPyConnection, spec: FileSpec, stage: str, table: str, columns: list[int], lines: _Lines,
     drop_repeats: bool = False,
 ) -> None:
-    """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage."""
+    """CREATE TEMP TABLE raw_<table>(line, output...) in file order from the checked stage (an
+    earlier read's raw_<table> in this connection, table or view, replaced)."""
     typed = ", ".join(_typed(f, c) for f, c in zip(spec.fields, columns))
     out = output_sql(spec)
     keep = f"WHERE s.rowid NOT IN (SELECT repeat_row FROM {stage}_repeats)" if drop_repeats else ""
+    drop_relation(con, table)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, {out} FROM "
+        f"CREATE TEMP TABLE {table} AS SELECT line, {out} FROM "
         f"(SELECT {lines.sql('s.rowid', stage)} AS line, {typed} FROM {stage} s {keep}) ORDER BY line"
     )
 

@@ -12,9 +12,12 @@ NO_NULL_STRING = "\x00"
 
 @dataclass(frozen=True)
 class ReadResult:
-    table: str  # TEMP TABLE raw_<table> in the reading connection
+    table: str  # raw_<table> in the reading connection: a TEMP TABLE, or a TEMP VIEW (plain-digits path)
     rows: int
     tolerated: dict[str, int]  # what carried no data and was skipped, e.g. {"blank lines skipped": 1}
+    # columns proven to hold each combination of values at most once (FileSpec.narrow_unique); ()
+    # when the read proved nothing beyond FileSpec.unique
+    distinct: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,24 @@ class FileSpec:
     # fields that identify a row (a rating: user, item, time): a repeated row identical in every
     # field is dropped and counted, a repeat with other values is an error naming both lines
     unique: tuple[str, ...] = ()
+    # a part of `unique` the plain-digits reader tries to prove distinct first (one aggregate
+    # either way): distinct, it proves `unique` too and is recorded (ReadResult.distinct) for
+    # later steps, e.g. a ratings table with each (user_id, item_id) once needs no repeat count
+    # in the interactions step
+    narrow_unique: tuple[str, ...] = ()
 
     def layout(self) -> str:
         """The expected line or header, e.g. 'UserID::MovieID::Rating::Timestamp'."""
         return self.delimiter.join(f.header_name for f in self.fields)
+
+
+def drop_relation(con, name: str) -> None:
+    """Drop the temp table or view `name` if either exists (the two read paths make raw_<table> a
+    table or a view, and DuckDB's DROP TABLE / DROP VIEW each refuse the other kind)."""
+    row = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ? "
+                      "AND table_catalog = 'temp'", [name]).fetchone()
+    if row is not None:
+        con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
 
 
 def quoted_name(name: str) -> str:

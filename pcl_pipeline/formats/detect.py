@@ -1,7 +1,7 @@
 """Find which official format a folder holds and read all its files into standard tables."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +25,9 @@ class SourceTables:
     files: dict[str, Path]  # standard table name -> file it was read from
     # file name -> what carried no data and was skipped ({"blank lines skipped": 1}); only files with any
     tolerated: dict[str, dict[str, int]]
+    # standard table name -> columns proven to hold each combination once (ReadResult.distinct);
+    # only tables with any
+    distinct: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def detect_format(dataset: str, folder: Path) -> str:
@@ -67,6 +70,7 @@ def read_source(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> S
     tables: dict[str, str] = {}
     files: dict[str, Path] = {}
     tolerated: dict[str, dict[str, int]] = {}
+    distinct: dict[str, tuple[str, ...]] = {}
     for name, specs in plan.items():
         path = folder / name
         result = read_table(con, path, *specs)
@@ -74,7 +78,9 @@ def read_source(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> S
         files[specs[0].table] = path
         if result.tolerated:
             tolerated[name] = result.tolerated
-    return SourceTables(dataset, fmt, folder, tables, files, tolerated)
+        if result.distinct:
+            distinct[specs[0].table] = result.distinct
+    return SourceTables(dataset, fmt, folder, tables, files, tolerated, distinct)
 
 
 def _module(dataset: str, folder: Path) -> ModuleType:

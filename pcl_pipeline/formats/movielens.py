@@ -34,6 +34,7 @@ _ZIP = Field("zip_code", "VARCHAR")
 _TITLE = Field("title", "VARCHAR")
 _RATINGS_OUT = ("user_id", "item_id", "rating", "timestamp")
 _RATING_KEY = ("user_id", "item_id", "timestamp")  # a rating repeated with another value is an error
+_RATING_PAIR = ("user_id", "item_id")  # most logs rate an item once per user: proven when so
 _USERS_OUT = ("user_id", "gender", "age", "occupation")
 _MOVIES_OUT = ("item_id", "title", "genres")
 
@@ -48,7 +49,7 @@ _ML_1M = {
         "ratings", "::", False,
         (_src(_USER, "UserID"), _src(_ITEM, "MovieID"), _src(_RATING, "Rating"),
          _src(_TIMESTAMP, "Timestamp")),
-        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY),
+        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY, narrow_unique=_RATING_PAIR),
     "users.dat": FileSpec(
         "users", "::", False,
         (_src(_USER, "UserID"), _src(_GENDER, "Gender"), _src(_AGE, "Age"),
@@ -71,7 +72,7 @@ _ML_100K = {
         "ratings", "\t", False,
         (_src(_USER, "user id"), _src(_ITEM, "item id"), _src(_RATING, "rating"),
          _src(_TIMESTAMP, "timestamp")),
-        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY),
+        _RATINGS_OUT, encoding="latin-1", unique=_RATING_KEY, narrow_unique=_RATING_PAIR),
     "u.user": FileSpec(
         "users", "|", False,
         (_src(_USER, "user id"), _src(_AGE, "age"), _src(_GENDER, "gender"),
@@ -91,7 +92,7 @@ _ML_LATEST = {
     "ratings.csv": FileSpec(
         "ratings", ",", True,
         (_src(_USER, "userId"), _src(_ITEM, "movieId"), _RATING, _TIMESTAMP),
-        _RATINGS_OUT, quoted=True, unique=_RATING_KEY),
+        _RATINGS_OUT, quoted=True, unique=_RATING_KEY, narrow_unique=_RATING_PAIR),
     "movies.csv": FileSpec(
         "movies", ",", True, (_src(_ITEM, "movieId"), _TITLE, Field("genres", "VARCHAR")),
         _MOVIES_OUT, quoted=True,

@@ -7,7 +7,7 @@ import duckdb
 
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.data.applicability import applicability, not_applicable_reason
-from pcl_pipeline.data.interactions import build_interactions
+from pcl_pipeline.data.interactions import DISTINCT_KEY, build_interactions
 from pcl_pipeline.data.parquet import copy_query_to_parquet
 from pcl_pipeline.data.sequences import build_sequences
 from pcl_pipeline.data.task_data import build_task_data, source_table
@@ -35,8 +35,11 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, store: DatasetStore, data_path: P
     source = read_source(con, store.dataset, folder)
     rows = {}
     for name, temp in sorted(source.tables.items()):
-        # the table is in line order already (read_table): no sort
-        rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp}", [], store.raw_dir / f"{name}.parquet")
+        # the table is in line order already (read_table): no sort; what the read proved distinct
+        # travels in the file (build_interactions skips its repeat count on it)
+        distinct = source.distinct.get(name)
+        rows[name] = copy_query_to_parquet(con, f"SELECT * FROM {temp}", [], store.raw_dir / f"{name}.parquet",
+                                           metadata={DISTINCT_KEY: ",".join(distinct)} if distinct else None)
     for stale in store.raw_dir.glob("*.parquet"):
         if stale.stem not in source.tables:  # e.g. a users table from an earlier ML-1M source
             stale.unlink()
