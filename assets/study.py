@@ -43,13 +43,15 @@ KINDS = {"pytorch", "json"}
 # took 909-1467 s (MTL, which trains every task at once, the most), PCL and its ablations
 # 486-552 s, the task orders 444 s, Adapter 322 s, transfer 25 s (docs/results.md); in the
 # registry's order the task orders ran last, alone, for 7 minutes.
-PRIORITY = {"joint": 3, "trains_backbone": 2, "frozen": 1}
+# Inside a level, the registry's order: a method whose first fit another one reads back from the
+# study's fit memo (PCL before PCL-no-inherit, FineAll before SeqFT; training/memo.py) starts first.
+PRIORITY = {"joint": 30, "trains_backbone": 20, "frozen": 10}
 
 
 def _priority(method) -> dict[str, str]:
     level = PRIORITY["joint"] if method.backbone == "joint" else \
         PRIORITY["trains_backbone"] if method.trains_backbone else PRIORITY["frozen"]
-    return {"dagster/priority": str(level)}
+    return {"dagster/priority": str(level - list(METHODS).index(method.name))}
 
 
 def _log(context: AssetExecutionContext):

@@ -365,3 +365,39 @@ def test_mtl_run_ends_when_the_tasks_it_is_kept_for_have_stopped_with_their_full
     assert bests[1].epoch == 3  # task 1 was cut short: its best is not kept by the caller
     with pytest.raises(ValueError, match="needed has 1 flags for 2 tasks"):
         _scripted_joint_run(study, monkeypatch, needed=[True])
+
+
+def _without_timing(manifest: dict) -> dict:
+    """A task manifest without what the clock decides (wall time, throughput, epoch seconds) and
+    without what save_task_parts adds (versions, tensor shapes, hash)."""
+    drop = {"wall_seconds", "reused_fit_seconds", "throughput_seq_per_s", "versions", "tensors", "sha256"}
+    out = {k: v for k, v in manifest.items() if k not in drop}
+    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in manifest["history"]]
+    return out
+
+
+@pytest.mark.parametrize("first, second", [("PCL", "PCL-no-inherit"), ("FineAll", "SeqFT")])
+def test_a_fit_another_method_ran_is_read_back_and_equals_training_it(study, tmp_path, first, second):
+    """With a FitMemo (the study's run_chain sets one), `second`'s first task after T1, the same
+    model trained the same way as `first`'s, is read back from the memo: the artifact tensors and
+    the manifest equal `second` trained fresh (the fixture), except the clock; its cost is still
+    reported (wall_seconds counts the fit's seconds). Its next task starts elsewhere (no inherited
+    prompt; another encoder) and trains."""
+    from pcl_pipeline.training.memo import FitMemo
+
+    tasks, runs = study["tasks"], study["runs"]
+    ctx = TrainContext(seed=0, device=CPU, memo=FitMemo(tmp_path / "memo", ("test",)))
+    trained = train_prompt(runs[first]["store"], tasks[:2], ctx, init_from=None, recipe=get_method(first))
+    assert "reused_fit_seconds" not in trained.manifest  # trained, and stored in the memo
+    reused = train_prompt(runs[second]["store"], tasks[:2], ctx, init_from=None, recipe=get_method(second))
+    assert reused.manifest["reused_fit_seconds"] > 0
+    assert reused.manifest["wall_seconds"] >= reused.manifest["reused_fit_seconds"]
+    fresh_tensors, fresh_manifest = runs[second]["store"].load_task_tensors(tasks[1].name)
+    state = reused.model.task_state()
+    assert set(state) | {"texts"} == set(fresh_tensors)
+    assert all(torch.equal(state[k], fresh_tensors[k]) for k in state)
+    assert _without_timing(reused.manifest) == _without_timing(fresh_manifest)
+    # T3: PCL-no-inherit's prompt starts random, SeqFT's encoder is its own T2's: nothing to reuse
+    train_prompt(runs[first]["store"], tasks[:3], ctx, init_from=None, recipe=get_method(first))
+    later = train_prompt(runs[second]["store"], tasks[:3], ctx, init_from=None, recipe=get_method(second))
+    assert "reused_fit_seconds" not in later.manifest

@@ -299,7 +299,8 @@ def test_a_task_the_data_cannot_serve_is_marked_and_the_study_goes_on(tmp_path):
 def test_the_study_job_starts_the_longest_steps_first(tmp_path):
     """Dagster starts the ready step with the highest dagster/priority: the methods that train a
     backbone (MTL, training every task at once, first) before PCL's family, the task orders and
-    Adapter, so the longest steps do not run last and alone."""
+    Adapter, so the longest steps do not run last and alone; inside a level, the registry's order,
+    so PCL's and FineAll's first fits are in the fit memo when PCL-no-inherit and SeqFT need them."""
     from assets.study import method_asset, orders_asset
 
     tasks = load_catalog(write_tiny_catalog(tmp_path / "tasks"), "movielens")
@@ -308,8 +309,13 @@ def test_the_study_job_starts_the_longest_steps_first(tmp_path):
         return int(asset.op.tags.get("dagster/priority", 0))
 
     levels = {name: priority(method_asset("movielens", tasks, name)) for name in METHODS}
-    assert levels["MTL"] > levels["SeqFT"] == levels["SinMo"] == levels["FineAll"] > levels["PCL"]
-    assert levels["PCL"] == levels["Adapter"] == priority(orders_asset("movielens", tasks)) > 0
+    backbone = [levels[m] for m in ("FineAll", "SinMo", "SeqFT", "TERACON")]
+    frozen = [levels[m] for m in ("PCL", "PCL-no-context", "PCL-no-inherit", "PCL-random-text", "Adapter")]
+    orders = priority(orders_asset("movielens", tasks))
+    assert levels["MTL"] > max(backbone) and min(backbone) > max(frozen + [orders]) and min(frozen) > 0
+    assert orders >= max(frozen)  # 444 s on ML-100K, longer than Adapter's 322 s
+    # the fits another method reads back from the study's fit memo are made first
+    assert levels["PCL"] > levels["PCL-no-inherit"] and levels["FineAll"] > levels["SeqFT"]
 
 
 def test_transfer_inputs_are_taken_before_the_task_is_learned_and_as_deployed(study):

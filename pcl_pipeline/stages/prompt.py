@@ -44,6 +44,9 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
     model per candidate setting of the recipe's own knobs (`candidates`, else the recipe's), the
     best on validation kept; the manifest records every candidate's score. ctx.checkpoint and
     ctx.fingerprint are the task's own (set here); ctx.acceleration None: chosen from the device.
+    With ctx.memo (the study), a candidate whose fit was run before, by any method, is read back
+    (training/memo.py); wall_seconds then counts what that fit took when it was trained, and
+    reused_fit_seconds says how much of it was read back.
     """
     check_variant(store, recipe)
     task = chain[-1]
@@ -62,6 +65,7 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
     tried = candidates or recipe.candidates(catalog_params)
     best: tuple[PCLTaskModel, Candidate, FitResult, str, TaskParams] | None = None
     selection = {}
+    reused = 0.0  # seconds of the candidates' fits read back from ctx.memo (what they took when trained)
     for candidate in tried:
         # The task's fresh parts are drawn from the seed, not from whatever ran before in this
         # process: the same task gives the same artifact in a full run and when added alone.
@@ -73,7 +77,9 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
         fit = tune_task(model, data, params, task.metric, ctx.replace(
             checkpoint=store.checkpoint(task.name),
             fingerprint=fingerprint(candidate_hash, data_version, backbone_manifest["sha256"], text_hashes,
-                                    *start.fingerprint_parts)), backbone_lr=candidate.backbone_lr)
+                                    *start.fingerprint_parts),
+            memo=ctx.memo and ctx.memo.extended(data_version, text_hashes)), backbone_lr=candidate.backbone_lr)
+        reused += fit.reused_seconds
         if candidate.knobs:
             selection[candidate.label] = fit.best_score
         if best is None or fit.best_score > best[2].best_score:
@@ -85,7 +91,7 @@ def train_prompt(store: DatasetStore, chain: list[TaskSpec], ctx: TrainContext, 
         backbone_manifest=backbone_manifest, text_hashes=text_hashes, params=params.model_dump(),
         candidate=candidate.knobs or None, candidate_selection=selection if len(tried) > 1 else None,
         init_from=init_from, inherited_prompt_from=previous.name if previous else None, **start.lineage,
-        wall_seconds=time.perf_counter() - t0)
+        wall_seconds=time.perf_counter() - t0 + reused, **({"reused_fit_seconds": reused} if reused else {}))
     return TrainedTask(model, manifest, training_curve_png(fit.history, f"{store.dataset} {task.name}"))
 
 

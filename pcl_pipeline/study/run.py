@@ -62,6 +62,7 @@ from pcl_pipeline.study.resume import finished, save_finished, seed_key, source_
 from pcl_pipeline.study.stats import relative
 from pcl_pipeline.study.transfer import export_representations, run_transfer, transfer_task
 from pcl_pipeline.training.context import TrainContext
+from pcl_pipeline.training.memo import FitMemo
 
 CPU = torch.device("cpu")
 STUDY_METHODS = tuple(METHODS)
@@ -97,7 +98,9 @@ def run_chain(store: DatasetStore, tasks: list[TaskSpec], seed: int, device: tor
     every record is scored as the method scores stored tasks (SeqFT: with the current encoder)."""
     candidates = candidates or {}
     recipe = method or PCL_RECIPE
-    ctx = TrainContext(seed=seed, device=device)
+    # a fit another method (or order) of the study ran on this seed's data with the same model is
+    # read back (training/memo.py): PCL-no-inherit's first task is PCL's, SeqFT's is FineAll's
+    ctx = TrainContext(seed=seed, device=device, memo=FitMemo(store.root / "fit_memo", (source_signature(),)))
     records, manifests = [evaluate_task(store, tasks[:1], device, recipe)], {}
     joint = method.train_all(store, tasks, ctx, candidates) if method is not None else None
     for trained in joint or []:

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from pcl_pipeline.training.acceleration import OFF, Acceleration
+from pcl_pipeline.training.memo import FitMemo
 
 CPU = torch.device("cpu")
 
@@ -32,6 +33,9 @@ class TrainContext:
     on_epoch: Callable[[dict], None] | None = None  # called with every epoch's record
     # False reads a checkpoint but never writes or removes it (the other ranks of a data-parallel run)
     write_checkpoint: bool = True
+    # fits already run, read back instead of run again (training/memo.py; the study sets it,
+    # the pipeline does not)
+    memo: FitMemo | None = None
 
     @property
     def applied_acceleration(self) -> Acceleration:

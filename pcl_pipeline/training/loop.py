@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -93,6 +93,9 @@ class FitResult:
     # objective said so: Objective.finished)
     stop_reason: str = "cap"
     recipe: dict = field(default_factory=dict)  # batch size, lr, warm-up the run used (training/acceleration.py)
+    # > 0: this result was read back from a FitMemo (training/memo.py), not trained here; the
+    # seconds the fit took when it was trained
+    reused_seconds: float = 0.0
 
     @property
     def epochs_run(self) -> int:
@@ -102,6 +105,15 @@ class FitResult:
     def throughput(self) -> float:
         """Training sequences per second over the epochs run in this process."""
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    def record(self) -> dict:
+        """Everything but the best state (JSON-able): what a FitMemo stores beside the tensors."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("best_state", "reused_seconds")}
+
+    @classmethod
+    def from_record(cls, best_state: dict[str, torch.Tensor], record: dict, seconds: float) -> "FitResult":
+        """A fit read back (training/memo.py): `seconds` is what it took when it was trained."""
+        return cls(best_state=best_state, **record, reused_seconds=seconds)
 
     def manifest_fields(self, selected_on: str) -> dict:
         """What an artifact's manifest records about the fit that made it; `selected_on` names

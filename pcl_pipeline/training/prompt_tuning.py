@@ -1,6 +1,7 @@
 """Tasks after T1: train only the prompt, the contextual module and the adapter."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import torch
@@ -106,11 +107,27 @@ def tune_task(model: PCLTaskModel, data: TaskData, params: TaskParams, metric: s
                       weight_decay=params.weight_decay,
                       validate_initial=data.kind == "item_rec" and model.item_prior is not None,
                       warmup_epochs=recipe.warmup_epochs)
-    objective = Objective(parameter_groups(model, params, recipe.lr_factor(params.lr), backbone_lr), step,
-                          lambda generator: train_batches(train, recipe.batch_size, generator, device),
+    groups = parameter_groups(model, params, recipe.lr_factor(params.lr), backbone_lr)
+    objective = Objective(groups, step, lambda generator: train_batches(train, recipe.batch_size, generator, device),
                           lambda: validation_score(model, data, data.valid, metric, device, params.select_on),
                           model.task_state, set_state)
-    result = fit(objective, loop, ctx.with_fingerprint(recipe.key))
+
+    def run_fit() -> FitResult:
+        result = fit(objective, loop, ctx.with_fingerprint(recipe.key))
+        result.recipe = recipe.as_dict()
+        return result
+    if ctx.memo is None:
+        result = run_fit()
+    else:  # the same model, data and schedule trained before (by another method of the study): its fit
+        key = ctx.memo.key(model, groups, {k: v for k, v in params.model_dump().items() if k != "inherit_prompt"},
+                           data.kind, metric, ctx.seed, str(device), loop, recipe.as_dict())
+        stored = ctx.memo.load(key, device)
+        if stored is None:
+            t0 = time.perf_counter()
+            result = run_fit()
+            ctx.memo.save(key, result.best_state, result.record(), time.perf_counter() - t0)
+        else:
+            result = FitResult.from_record(*stored)
+            set_state(result.best_state)
     model.eval()
-    result.recipe = recipe.as_dict()
     return result
