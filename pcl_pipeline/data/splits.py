@@ -178,8 +178,10 @@ def load_split(rows: Path, split: str, max_len: int, append_target: bool = False
     With append_target the target is appended to the input (T1 training: every position of
     input + target is a next-item example)."""
     dataset = pads.dataset(rows, format="parquet")
+    # 4 batches decoded ahead (pyarrow's default is 16, across 4 files): as fast on the 25M-rating
+    # task files (14.0-14.6 s for all four tasks vs 13.9-14.2) with a 0.2-0.3 GB lower peak RSS
     scanner = dataset.scanner(columns=["user_idx", "input", "target"], filter=pads.field("split") == split,
-                              batch_size=READ_BATCH_ROWS)
+                              batch_size=READ_BATCH_ROWS, batch_readahead=4, fragment_readahead=1)
     distinct = _DistinctInputs()
     for batch in scanner.to_batches():
         if batch.num_rows == 0:
