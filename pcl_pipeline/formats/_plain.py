@@ -37,8 +37,9 @@ def read_plain(
 ) -> ReadResult | None:
     """The fast path for a file whose data lines hold only digits, delimiters and the missing
     token (_scan): DuckDB reads it typed into TEMP TABLE _plain_<table>, the checks become one
-    aggregate over the typed columns, and raw_<table> is a view over it. A field of plain digits has exactly one reading (no sign, spaces, decimals or hex can
-    occur), so the table equals what the checked path builds from the same bytes. Returns None
+    aggregate over the typed columns, and raw_<table> is a view over it. A field of plain digits
+    has exactly one reading (no sign, spaces, decimals or hex can occur), so the table equals what
+    the checked path builds from the same bytes. Returns None
     (the caller takes the checked path, which words the error) on anything that path would treat
     specially: a parse error (an empty field, or the token inside a value), a short or long line,
     blank lines, a missing value where the field has no token, a value out of range or a repeated
