@@ -79,14 +79,14 @@ def read_plain(
         narrow = spec.narrow_unique if spec.narrow_unique and set(spec.narrow_unique) <= present else ()
         unique_at = len(aggregates) - 1  # its index in `passed` below
         if spec.unique:
-            aggregates.append(f"count(DISTINCT hash({_key(spec, columns, narrow or spec.unique)})) = count(*)")
+            aggregates.append(_all_distinct(spec, columns, narrow or spec.unique))
         aggregates += [f"count(*) - count(c{column})" for column, _ in missing]
         rows, *passed = con.execute(f"SELECT {', '.join(aggregates)} FROM {fast}", limits).fetchone()
         counts = passed[len(passed) - len(missing):]
         distinct = narrow if spec.unique and passed[unique_at] else ()
         if narrow and not passed[unique_at]:  # a pair repeats (at another time, say): the whole key
-            (passed[unique_at],) = con.execute(
-                f"SELECT count(DISTINCT hash({_key(spec, columns, spec.unique)})) = count(*) FROM {fast}").fetchone()
+            whole = _all_distinct(spec, columns, spec.unique)
+            (passed[unique_at],) = con.execute(f"SELECT {whole} FROM {fast}").fetchone()
         if rows == 0 or rows != lines or not all(passed[:len(passed) - len(missing)]):
             return None
         typed = ", ".join(
@@ -112,6 +112,8 @@ def read_plain(
     return ReadResult(table, rows, tolerated, distinct)
 
 
-def _key(spec: FileSpec, columns: list[int | None], names: tuple[str, ...]) -> str:
-    """The typed columns of fields `names`, in field order, as a SQL list."""
-    return ", ".join(f"c{c}" for f, c in zip(spec.fields, columns) if f.name in names)
+def _all_distinct(spec: FileSpec, columns: list[int | None], names: tuple[str, ...]) -> str:
+    """SQL aggregate: whether the typed columns of fields `names` hash to as many values as there
+    are rows (every key distinct, short of a hash collision)."""
+    key = ", ".join(f"c{c}" for f, c in zip(spec.fields, columns) if f.name in names)
+    return f"count(DISTINCT hash({key})) = count(*)"
