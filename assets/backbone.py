@@ -6,8 +6,6 @@ from assets import keys
 from assets.metadata import curve, epoch_logger, flat_metrics, metrics_table
 from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.stages.backbone import train_backbone
-from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
@@ -36,6 +34,9 @@ def backbone_asset(ds: str, t1: TaskSpec, automation=None) -> AssetsDefinition:
     def backbone(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                  torch_device: TorchResource) -> MaterializeResult:
         """SASRec pretrained on T1 next-item prediction, with its T1 test metrics beside popularity."""
+        from pcl_pipeline.stages.backbone import train_backbone
+        from pcl_pipeline.training.context import TrainContext
+
         data = store.dataset(ds)
         device = torch_device.pipeline_device()
         ctx = TrainContext(seed=experiment.seed, device=device, acceleration=torch_device.get_acceleration(device),

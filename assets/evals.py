@@ -8,7 +8,6 @@ from assets.metadata import flat_metrics, metrics_table
 from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages.data import applicable_chain, not_applicable
-from pcl_pipeline.stages.evaluate import evaluate_task, not_applicable_record
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.store import StoreResource
@@ -32,6 +31,8 @@ def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinit
     def evaluation(store: StoreResource, torch_device: TorchResource) -> MaterializeResult:
         """Test metrics of this task, its trivial baseline on the same split, the cold-start slice, and
         the earlier tasks' metrics measured again from what is stored now."""
+        from pcl_pipeline.stages.evaluate import evaluate_task, not_applicable_record
+
         data = store.dataset(ds)
         source = data.load_source()["id"]  # the data this record's numbers come from
         reason = not_applicable(data, task)

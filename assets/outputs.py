@@ -9,7 +9,6 @@ from assets import keys
 from assets.stamping import stamped
 from pcl_pipeline.catalog import TaskSpec
 from pcl_pipeline.stages import data as stages
-from pcl_pipeline.stages.outputs import write_predictions, write_user_repr
 from pcl_pipeline.store.files import fingerprint
 from resources.compute import TorchResource
 from resources.store import StoreResource
@@ -51,6 +50,8 @@ def predictions_asset(ds: str, task: TaskSpec, k: int, automation=None) -> Asset
     def predictions(store: StoreResource, torch_device: TorchResource) -> MaterializeResult:
         """Every user's answer from this task's model: the top-k items (history excluded) or the class
         probabilities and label, with original ids and the user's split."""
+        from pcl_pipeline.stages.outputs import write_predictions
+
         data = store.dataset(ds)
         reason = stages.not_applicable(data, task)
         if reason is not None:
@@ -66,6 +67,8 @@ def user_repr_asset(ds: str, task: TaskSpec, automation=None) -> AssetsDefinitio
     @stamped(lambda store: [store.dataset(ds).user_repr_output_path(task.name)])
     def user_repr(store: StoreResource, torch_device: TorchResource) -> MaterializeResult:
         """Every user's representation from this task's model: the vector its adapter reads."""
+        from pcl_pipeline.stages.outputs import write_user_repr
+
         data = store.dataset(ds)
         reason = stages.not_applicable(data, task)
         if reason is not None:

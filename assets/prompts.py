@@ -6,11 +6,9 @@ from assets import keys
 from assets.backbone import MODEL_CODE_VERSION, MODEL_KINDS, model_files
 from assets.metadata import curve, epoch_logger
 from assets.stamping import stamped
-from pcl_pipeline.catalog import TaskSpec
+from pcl_pipeline.catalog import TaskSpec, previous_prompt_task
 from pcl_pipeline.stages import data as stages
-from pcl_pipeline.stages.prompt import previous_prompt_task, train_prompt
 from pcl_pipeline.store.files import fingerprint
-from pcl_pipeline.training.context import TrainContext
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
@@ -37,6 +35,9 @@ def prompt_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefin
     def prompt(context: AssetExecutionContext, store: StoreResource, experiment: ExperimentResource,
                torch_device: TorchResource) -> MaterializeResult:
         """This task's position-wise prompt, contextual-prompt module and adapter, trained on the frozen backbone."""
+        from pcl_pipeline.stages.prompt import train_prompt
+        from pcl_pipeline.training.context import TrainContext
+
         data = store.dataset(ds)
         reason = stages.not_applicable(data, task)
         if reason is not None:

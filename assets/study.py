@@ -18,18 +18,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 
 from assets import keys
 from pcl_pipeline.catalog import TaskSpec
-from pcl_pipeline.study.methods.registry import METHODS, get_method
-from pcl_pipeline.study.report import CLAIMS, NOT_JUDGED, judged, render_markdown, verdicts, write_study
-from pcl_pipeline.study.run import (
-    not_applicable,
-    run_method,
-    run_orders,
-    run_transfers,
-    seed_root,
-    setup_seeds,
-    with_tuning_seed,
-    summarize,
-)
+from pcl_pipeline.study.methods.cards import CARDS, MethodCard
 from resources.compute import TorchResource
 from resources.experiment import ExperimentResource
 from resources.store import StoreResource
@@ -48,10 +37,10 @@ KINDS = {"pytorch", "json"}
 PRIORITY = {"joint": 30, "trains_backbone": 20, "frozen": 10}
 
 
-def _priority(method) -> dict[str, str]:
+def _priority(method: MethodCard) -> dict[str, str]:
     level = PRIORITY["joint"] if method.backbone == "joint" else \
         PRIORITY["trains_backbone"] if method.trains_backbone else PRIORITY["frozen"]
-    return {"dagster/priority": str(level - list(METHODS).index(method.name))}
+    return {"dagster/priority": str(level - list(CARDS).index(method.name))}
 
 
 def _log(context: AssetExecutionContext):
@@ -65,6 +54,8 @@ def setup_asset(ds: str, tasks: list[TaskSpec], datasets: int = 1) -> AssetsDefi
         """Per study seed: the dataset's tables, task texts and pretrained backbone (shared by every
         method); the backbones train in the study's worker slots this dataset's setup has (nothing
         else runs before the setups finish), each with the step's share of the cores."""
+        from pcl_pipeline.study.run import setup_seeds, with_tuning_seed
+
         threads = study.use_threads()
         out = setup_seeds(Path(store.home), ds, tasks, with_tuning_seed(study.seeds, study.tuning_seed),
                           data=experiment.data_path(ds),
@@ -81,13 +72,15 @@ def setup_asset(ds: str, tasks: list[TaskSpec], datasets: int = 1) -> AssetsDefi
 
 
 def method_asset(ds: str, tasks: list[TaskSpec], name: str) -> AssetsDefinition:
-    method = get_method(name)
+    method = CARDS[name]
 
     @asset(key=keys.study_method(ds, name), deps=[keys.study_setup(ds)], group_name=keys.STUDY_GROUP,
            code_version=STUDY_CODE_VERSION, kinds=KINDS, description=f"{name}: {method.summary}",
            op_tags=_priority(method))
     def method_runs(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
+        from pcl_pipeline.study.run import run_method, seed_root
+
         threads = study.use_threads()
         runs = run_method(Path(store.home), ds, tasks, study.seeds, name, tuning_seed=study.tuning_seed,
                           device=torch_device.get_device(), log=_log(context))
@@ -115,6 +108,8 @@ def orders_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
     def task_orders(context: AssetExecutionContext, store: StoreResource, study: StudyResource,
                     torch_device: TorchResource) -> MaterializeResult:
         """PCL trained over other orders of the tasks after T1: orders_per_seed on every seed, in turn."""
+        from pcl_pipeline.study.run import run_orders
+
         study.use_threads()
         runs = run_orders(Path(store.home), ds, Path(study.tasks_dir), study.seeds, device=torch_device.get_device(),
                           orders_per_seed=study.orders_per_seed, log=_log(context))
@@ -131,11 +126,13 @@ def transfer_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
                  torch_device: TorchResource) -> MaterializeResult:
         """Every task's PCL user representations as Parquet (user_idx, split, repr), readable from
         DuckDB; the same MLP on the classification task from raw inputs and from them."""
+        from pcl_pipeline.study.run import run_transfers, seed_root
+
         study.use_threads()
         runs = run_transfers(Path(store.home), ds, tasks, study.seeds, device=torch_device.get_device(),
                              log=_log(context))
         path = store.store().save_study_part(ds, "transfer", runs)
-        pcl = seed_root(Path(store.home), study.seeds[0]).dataset(ds, get_method("PCL").variant)
+        pcl = seed_root(Path(store.home), study.seeds[0]).dataset(ds, CARDS["PCL"].variant)
         metadata = {"representations": MetadataValue.path(str(pcl.variant_dir / "repr")),
                     "results": MetadataValue.path(str(path))}
         if runs:
@@ -148,18 +145,21 @@ def transfer_asset(ds: str, tasks: list[TaskSpec]) -> AssetsDefinition:
 
 def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
     deps = [key for ds in catalogs for key in
-            [keys.study_method(ds, m) for m in METHODS] + [keys.study_orders(ds), keys.study_transfer(ds)]]
+            [keys.study_method(ds, m) for m in CARDS] + [keys.study_orders(ds), keys.study_transfer(ds)]]
 
     @asset(key=keys.study_report(), deps=deps, group_name=keys.STUDY_GROUP, code_version=STUDY_CODE_VERSION,
            kinds={"json", "markdown"})
     def study_report(store: StoreResource, study: StudyResource, experiment: ExperimentResource) -> MaterializeResult:
         """study.json ({"seeds", "datasets": {ds: methods, order, cold_start, transfer}}), the Markdown
         report with one verdict per claim of the paper, and its charts."""
+        from pcl_pipeline.study.report import CLAIMS, NOT_JUDGED, judged, render_markdown, verdicts, write_study
+        from pcl_pipeline.study.run import not_applicable, summarize
+
         root = store.store()
         content = {"seeds": list(study.seeds), "tuning_seed": study.tuning_seed, "datasets": {},
                    "sources": {ds: experiment.source_label(ds) for ds in catalogs}}
         for ds, tasks in catalogs.items():
-            per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in METHODS}
+            per_method = {m: root.load_study_part(ds, keys.method_slug(m)) for m in CARDS}
             content["datasets"][ds] = summarize(tasks, per_method, root.load_study_part(ds, "task_orders"),
                                                 root.load_study_part(ds, "transfer"),
                                                 not_applicable(root.load_study_part(ds, "setup")))
@@ -175,6 +175,6 @@ def report_asset(catalogs: dict[str, list[TaskSpec]]) -> AssetsDefinition:
 
 def study_assets(catalogs: dict[str, list[TaskSpec]]) -> list[AssetsDefinition]:
     per_dataset = [a for ds, tasks in catalogs.items() for a in
-                   [setup_asset(ds, tasks, len(catalogs))] + [method_asset(ds, tasks, m) for m in METHODS]
+                   [setup_asset(ds, tasks, len(catalogs))] + [method_asset(ds, tasks, m) for m in CARDS]
                    + [orders_asset(ds, tasks), transfer_asset(ds, tasks)]]
     return per_dataset + [report_asset(catalogs)]

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pcl_pipeline.errors import InputError
-from pcl_pipeline.model.sasrec import SASRecArch
+from pcl_pipeline.model.arch import SASRecArch
 from pcl_pipeline.settings import DATASETS
 
 Kind = Literal["next_item", "item_rec", "classification"]
@@ -258,6 +258,11 @@ def _reorder(folder: Path, tasks: list[TaskSpec], order: list[str]) -> list[Task
         task._file = later[name].file
         reordered.append(task)
     return reordered
+
+
+def previous_prompt_task(chain: list[TaskSpec]) -> TaskSpec | None:
+    """The task whose trained prompt p_{k-1} initialises p_k: none for the first task after T1."""
+    return chain[-2] if len(chain) >= 3 else None
 
 
 def check_new_task(tasks_dir: Path, path: Path) -> TaskSpec:

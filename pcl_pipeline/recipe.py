@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pcl_pipeline.catalog import TaskParams, TaskSpec
+from pcl_pipeline.catalog import TaskParams, TaskSpec, previous_prompt_task
 from pcl_pipeline.model.pcl import PCLTaskModel, build_task_model
 from pcl_pipeline.model.sasrec import SASRec
 
@@ -71,11 +71,6 @@ class Architecture:
         """A manifest's architecture; one written before it was recorded is PCL's (the only
         recipe the pipeline stores)."""
         return cls(**manifest.get("architecture", {}))
-
-
-def previous_prompt_task(chain: list[TaskSpec]) -> TaskSpec | None:
-    """The task whose trained prompt p_{k-1} initialises p_k: none for the first task after T1."""
-    return chain[-2] if len(chain) >= 3 else None
 
 
 class TaskRecipe:

@@ -1,11 +1,17 @@
-"""The torch device and CPU threads used for training and evaluation."""
+"""The torch device and CPU threads used for training and evaluation.
+
+torch is imported when a step asks for the device, not with the definitions: the code location
+loads without it (a reload in the UI never trains)."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 
-from pcl_pipeline.training.acceleration import Acceleration, resolve
-from pcl_pipeline.training.device import pick_device
+if TYPE_CHECKING:
+    import torch
+
+    from pcl_pipeline.training.acceleration import Acceleration
 
 
 class TorchResource(ConfigurableResource):
@@ -17,14 +23,20 @@ class TorchResource(ConfigurableResource):
     torch_compile: bool = False  # PCL_TORCH_COMPILE: torch.compile T1's loss under the recipe
 
     def get_device(self) -> torch.device:
+        from pcl_pipeline.training.device import pick_device
+
         return pick_device(self.device)
 
     def pipeline_device(self) -> torch.device:
         """The device of a pipeline step, with torch's CPU threads set to num_threads (the study's
         steps take their own share instead: StudyResource.use_threads)."""
+        import torch
+
         if self.num_threads > 0:
             torch.set_num_threads(self.num_threads)
         return self.get_device()
 
     def get_acceleration(self, device: torch.device) -> Acceleration:
+        from pcl_pipeline.training.acceleration import resolve
+
         return resolve(self.acceleration, device, self.torch_compile)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 
-from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore, variant_name
+if TYPE_CHECKING:  # the store reads tensors (torch): imported by the steps, not the definitions
+    from pcl_pipeline.store.artifact_store import ArtifactStore, DatasetStore
 
 
 class StoreResource(ConfigurableResource):
@@ -15,7 +18,11 @@ class StoreResource(ConfigurableResource):
     task_orders: dict[str, list[str]] = {}  # dataset -> tasks after T1, when not in catalog order
 
     def store(self) -> ArtifactStore:
+        from pcl_pipeline.store.artifact_store import ArtifactStore
+
         return ArtifactStore(Path(self.home))
 
     def dataset(self, dataset: str) -> DatasetStore:
+        from pcl_pipeline.store.artifact_store import variant_name
+
         return self.store().dataset(dataset, variant_name(self.task_orders.get(dataset)))

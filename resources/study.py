@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import torch
 from dagster import ConfigurableResource
 
 
@@ -22,6 +21,8 @@ class StudyResource(ConfigurableResource):
 
     def use_threads(self) -> int:
         """Give this step its share of the CPU cores (steps run `workers` at once); the count."""
+        import torch  # with the step, not the definitions (resources/compute.py)
+
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         torch.set_num_threads(threads)
         return threads

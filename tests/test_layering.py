@@ -138,3 +138,24 @@ def test_the_rules_catch_violations(tmp_path):
         "pcl_pipeline/store/artifact_store.py imports pcl_pipeline.study.methods.registry.get_method"]
     assert library_offenders(tmp_path) == ["pcl_pipeline/__main__.py: ['assets']",
                                            "pcl_pipeline/definitions.py: ['dagster']"]
+
+
+# What the definitions must load without: a code location reload (dagster dev, a new task file)
+# imports assets.definitions in a fresh process, and these cost ~1.2 s there (torch 0.9 s); the
+# steps import them when they run.
+HEAVY = ("torch", "pyarrow.dataset", "pandas", "sentence_transformers", "sklearn", "matplotlib")
+
+
+def test_the_definitions_load_without_torch_or_the_other_heavy_libraries():
+    import subprocess
+    import sys
+
+    probe = ("import sys, assets.definitions, assets.study; "
+             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+    # and the rule can fail: the study's method code does import torch
+    probe = probe.replace("assets.study", "pcl_pipeline.study.methods.registry")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "torch" in done.stdout
+

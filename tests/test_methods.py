@@ -401,3 +401,14 @@ def test_a_fit_another_method_ran_is_read_back_and_equals_training_it(study, tmp
     train_prompt(runs[first]["store"], tasks[:3], ctx, init_from=None, recipe=get_method(first))
     later = train_prompt(runs[second]["store"], tasks[:3], ctx, init_from=None, recipe=get_method(second))
     assert "reused_fit_seconds" not in later.manifest
+
+
+def test_the_method_cards_are_the_registry_s_methods_in_order():
+    from dataclasses import fields
+
+    from pcl_pipeline.study.methods.cards import CARDS, MethodCard
+    from pcl_pipeline.study.methods.registry import METHODS
+
+    assert list(METHODS) == list(CARDS)
+    for name, method in METHODS.items():
+        assert all(getattr(method, f.name) == getattr(CARDS[name], f.name) for f in fields(MethodCard)), name

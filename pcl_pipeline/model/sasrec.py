@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
+
+from pcl_pipeline.model.arch import SASRecArch
 
 BLOCKED = -1e9  # additive attention mask value: finite, so a fully blocked (padding) row gives no NaN
 
@@ -18,29 +20,6 @@ def masked_mean(x: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
     the item positions (padding, id 0, left out; zeros for an empty sequence)."""
     keep = (seq > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
     return (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-
-
-class SASRecArch(BaseModel):
-    """The architecture's hyperparameters: the one definition of these fields. The catalog's
-    BackboneParams extends it with the training fields; SASRecConfig adds the vocabulary size."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    hidden: int = Field(default=64, ge=2)  # d: item/position embedding and model width
-    blocks: int = Field(default=2, ge=1)  # transformer blocks
-    heads: int = Field(default=2, ge=1)  # attention heads per block (must divide hidden)
-    max_len: int = Field(default=50, ge=2)  # L: positions (inputs longer than this keep their last L items)
-    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _heads_divide_hidden(self) -> "SASRecArch":
-        if self.hidden % self.heads:
-            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
-        return self
-
-    def architecture(self) -> dict:
-        """Only the architecture fields (a subclass's training fields left out)."""
-        return self.model_dump(include=set(SASRecArch.model_fields))
 
 
 class SASRecConfig(SASRecArch):

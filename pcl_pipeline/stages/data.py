@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -13,9 +14,11 @@ from pcl_pipeline.data.sequences import build_sequences
 from pcl_pipeline.data.task_data import build_task_data, source_table
 from pcl_pipeline.errors import InputError
 from pcl_pipeline.formats import read_source
-from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import file_sha256, fingerprint
 from pcl_pipeline.synthetic import generate_movielens, generate_tenrec
+
+if TYPE_CHECKING:  # the data stages run on DuckDB alone; the store also reads tensors
+    from pcl_pipeline.store.artifact_store import DatasetStore
 
 GENERATORS = {"movielens": generate_movielens, "tenrec": generate_tenrec}
 

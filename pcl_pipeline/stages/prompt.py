@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from pcl_pipeline.catalog import TaskParams, TaskSpec
+from pcl_pipeline.catalog import TaskParams, TaskSpec, previous_prompt_task
 from pcl_pipeline.data.splits import TaskData
 from pcl_pipeline.model.pcl import PCLTaskModel, count_parameters
 from pcl_pipeline.plots import training_curve_png
-from pcl_pipeline.recipe import PCL, Candidate, TaskRecipe, previous_prompt_task
+from pcl_pipeline.recipe import PCL, Candidate, TaskRecipe
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import fingerprint
 from pcl_pipeline.training.acceleration import resolve

@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.cards import CARDS
 
-ADAPTER = Method("Adapter", "adapter only; backbone frozen; no prompt, no contextual module", prompt=False)
+ADAPTER = Method.of(CARDS["Adapter"])

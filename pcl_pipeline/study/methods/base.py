@@ -1,14 +1,13 @@
-"""A method of the study: a TaskRecipe (pcl_pipeline/recipe.py) described by a few fields:
-which parts of the one task model train, where the backbone it trains comes from, which text
-encoder its task texts use, which TaskParams it overrides, and the backbone learning rates it
-tries. Every method shares the data, the splits, the one training loop and the evaluation; a new
-method is one small module of this package plus its line in registry.py, and nothing in the core
-(store, stages, model, training) changes."""
+"""A method of the study: a TaskRecipe (pcl_pipeline/recipe.py) described by a few fields, its
+card (methods/cards.py): which parts of the one task model train, where the backbone it trains
+comes from, which text encoder its task texts use, which TaskParams it overrides; and the backbone
+learning rates it tries. Every method shares the data, the splits, the one training loop and the
+evaluation; a new method is its card, one small module of this package and its line in
+registry.py, and nothing in the core (store, stages, model, training) changes."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -19,35 +18,17 @@ from pcl_pipeline.recipe import PCL as PIPELINE_PCL
 from pcl_pipeline.recipe import Architecture, Candidate, TaskRecipe
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import text_sha256
+from pcl_pipeline.study.methods.cards import MethodCard
 from pcl_pipeline.study.methods.search import candidates_of
 from pcl_pipeline.text_encoder import RandomTextEncoder, task_text
 
-# What a task's backbone is: the stored pretrained one, frozen and shared ("frozen"); a copy of it
-# fine-tuned with the task ("finetune"); a fresh SASRec of the same architecture trained from
-# scratch on the task ("scratch"); one encoder fine-tuned on the tasks in sequence ("sequential":
-# task k starts from the encoder left by task k-1, and every stored head is scored with the
-# current encoder: methods/full.py); one copy of it fine-tuned jointly on all tasks after T1 with a
-# head per task ("joint": MTL, not continual: it needs every task at once: methods/mtl.py). All
-# but "frozen" store the backbone in each task's artifact.
-BackboneMode = Literal["frozen", "finetune", "scratch", "sequential", "joint"]
-# Where a task's description embeddings come from: the dataset's stored task_text embeddings
-# (MiniLM in the pipeline), or the random text encoder (the random-task-embedding ablation).
-TextEncoderKind = Literal["stored", "random"]
-
-
 @dataclass(frozen=True)
-class Method(TaskRecipe):
-    name: str
-    summary: str  # one line: what trains
-    backbone: BackboneMode = "frozen"
-    prompt: bool = True  # position-wise prompt (and, with lam > 0, the contextual module)
-    text_encoder: TextEncoderKind = "stored"
-    overrides: dict = field(default_factory=dict)  # TaskParams fields this method fixes (e.g. lam=0)
+class Method(MethodCard, TaskRecipe):
+    """A method's card (methods/cards.py: its fields) with the code that trains and scores it."""
 
-    @property
-    def variant(self) -> str:
-        """The store variant holding this method's task artifacts and evals (apart from the catalog's)."""
-        return f"method-{self.name}"
+    @classmethod
+    def of(cls, card: MethodCard) -> Method:
+        return cls(**{f.name: getattr(card, f.name) for f in fields(MethodCard)})
 
     @property
     def required_variant(self) -> str:

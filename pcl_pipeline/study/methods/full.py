@@ -13,6 +13,7 @@ from pcl_pipeline.model.sasrec import SASRec
 from pcl_pipeline.recipe import Start
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.cards import CARDS
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,6 @@ class SequentialFineTuning(Method):
         return model, {**manifest, "encoder_from": current}
 
 
-FINE_ALL = Method("FineAll", "a copy of the pretrained backbone fine-tuned fully with the task's adapter",
-                  backbone="finetune", prompt=False)
-SIN_MO = Method("SinMo", "a fresh SASRec (same architecture) trained from scratch with the task's adapter",
-                backbone="scratch", prompt=False)
-SEQ_FT = SequentialFineTuning(
-    "SeqFT", "one encoder fine-tuned on the tasks in sequence, a head per task; earlier heads are scored with "
-             "the current encoder (forgetting)", backbone="sequential", prompt=False)
+FINE_ALL = Method.of(CARDS["FineAll"])
+SIN_MO = Method.of(CARDS["SinMo"])
+SEQ_FT = SequentialFineTuning.of(CARDS["SeqFT"])

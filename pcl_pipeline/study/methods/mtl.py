@@ -14,6 +14,7 @@ from pcl_pipeline.stages.prompt import TrainedTask, check_variant, task_manifest
 from pcl_pipeline.store.artifact_store import DatasetStore
 from pcl_pipeline.store.files import fingerprint
 from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.cards import CARDS
 from pcl_pipeline.training.context import TrainContext
 from pcl_pipeline.training.loop import seed_everything
 from pcl_pipeline.training.multitask import tune_jointly
@@ -83,5 +84,4 @@ class JointTraining(Method):
         return out
 
 
-MTL = JointTraining("MTL", "one backbone copy fine-tuned jointly on all tasks after T1, an adapter per task",
-                    backbone="joint", prompt=False)
+MTL = JointTraining.of(CARDS["MTL"])

@@ -1,4 +1,4 @@
-"""Every method of the study by name."""
+"""Every method of the study by name, in the order of their cards (methods/cards.py)."""
 from __future__ import annotations
 
 from pcl_pipeline.study.methods.adapter import ADAPTER

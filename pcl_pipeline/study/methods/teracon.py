@@ -49,6 +49,7 @@ from pcl_pipeline.recipe import Start
 from pcl_pipeline.store.artifact_store import TEXTS_KEY, DatasetStore
 from pcl_pipeline.store.artifacts import load_artifact, load_manifest
 from pcl_pipeline.study.methods.base import Method
+from pcl_pipeline.study.methods.cards import CARDS
 
 ALPHA = 0.7  # weight of the knowledge-retention term
 SMAX = 50.0  # the mask scale at evaluation; training anneals from 1 / SMAX up to it
@@ -278,7 +279,4 @@ class Teracon(Method):
         return model, {**load_manifest(store.task_parts_paths(task)), "encoder_from": current}
 
 
-TERACON = Teracon(
-    "TERACON", "one encoder trained on the tasks in sequence with relation-aware task masks and knowledge "
-               "retention by pseudo-labels (Kim et al., KDD 2023), a head per task; every task scored with the "
-               "current model", backbone="sequential", prompt=False)
+TERACON = Teracon.of(CARDS["TERACON"])
