@@ -10,17 +10,21 @@
   everything downstream of it are rebuilt in one run.
 - `retrain_schedule` re-reads the raw logs and rebuilds everything downstream of them in one run,
   on a cron (off by default).
-- `new_task_files_sensor` notices task files that the loaded code does not know yet and asks
-  the webserver to reload the code location; its next tick, in the reloaded code, requests
-  the new task's run (the run plan `add-task` uses). The automation sensor would materialize
-  the missing assets too, up to its 30-s interval later; an asset already in a queued or
-  running run is left to that run by both, so one run does the work.
+- `new_task_files_sensor` notices task files that the loaded code does not know yet, asks the
+  webserver to reload the code location and, in the same tick, launches the new task's run
+  through the webserver (the run plan `add-task` uses, computed on definitions built from the
+  files on disk: what the reload loads). Should the launch fail, its next tick, in the reloaded
+  code, requests the run instead. The automation sensor would materialize the missing assets
+  too, up to its 30-s interval later; an asset already in a queued or running run is left to
+  that run by both, so one run does the work.
 """
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
@@ -112,29 +116,39 @@ def retrain_schedule(cron: str) -> ScheduleDefinition:
 
 _UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
                DagsterRunStatus.STARTED]
-NEW_TASK_POLL_SECONDS = 5  # a glob of tasks_dir/<ds>/ per tick: cheap enough to look often
+# A glob of tasks_dir/<ds>/ per tick: cheap enough to look at every pass of Dagster's sensor
+# daemon, which evaluates sensors at most every 5 s (MIN_INTERVAL_LOOP_TIME). The interval is
+# measured from the previous tick's start, a little after its pass began, so an interval of 5 s
+# would skip every other pass (a tick every 10 s); 1 s lets every pass tick.
+NEW_TASK_POLL_SECONDS = 1
+SENSOR_DAEMON_PASS_SECONDS = 5  # what a user waits at most before the sensor looks
 
 
 def new_task_files_sensor(settings: Settings, known: dict[str, set[str]],
-                          definitions: Callable[[], Definitions] | None = None):
+                          definitions: Callable[[], Definitions] | None = None,
+                          rebuild: Callable[[], Definitions] | None = None):
     """Sensor: YAML files under tasks_dir/<ds>/ that the loaded definitions do not contain yet
     trigger a reload of the code location through the webserver's GraphQL API
-    (PCL_WEBSERVER_HOST / PCL_WEBSERVER_PORT, default 127.0.0.1:3000). Its next tick runs in the
-    reloaded code: once it knows the tasks, it requests the run `add-task` would make (the run
-    plan of assets/selection.py: on an up-to-date home, the new task's assets, the report and the
-    summary), unless a run of those assets is already queued or running (the automation sensor
-    may have been first; either way one run). `definitions` returns the loaded Definitions."""
+    (PCL_WEBSERVER_HOST / PCL_WEBSERVER_PORT, default 127.0.0.1:3000) and, in the same tick, the
+    launch of the run `add-task` would make (the run plan of assets/selection.py: on an
+    up-to-date home, the new task's assets, the report and the summary) through the same API,
+    unless a run of those assets is already queued or running (the automation sensor may have
+    been first; either way one run). `definitions` returns the loaded Definitions; `rebuild`
+    builds them anew from the task files on disk, as the reload does, so that the plan is known
+    before the reload (the old code server stops once the new one is up). Without `rebuild`, or
+    when the launch fails, the next tick, in the reloaded code, requests the run instead."""
     tasks_dir: Path = settings.tasks_dir
     host, port, location = settings.webserver_host, settings.webserver_port, settings.code_location
 
     @sensor(name="new_task_files", minimum_interval_seconds=NEW_TASK_POLL_SECONDS,
             default_status=DefaultSensorStatus.RUNNING, target=pipeline_selection(),
-            description=f"Watches {tasks_dir}/<dataset>/*.yaml every {NEW_TASK_POLL_SECONDS} s; a valid task file the "
+            description=f"Watches {tasks_dir}/<dataset>/*.yaml every {SENSOR_DAEMON_PASS_SECONDS} s (each pass of the "
+                        "sensor daemon); a valid task file the "
                         f"loaded code does not know makes it reload the code location {location!r} through the "
-                        f"webserver at {host}:{port}, and the next tick requests the new task's run (its assets, the "
-                        "report and the summary).")
+                        f"webserver at {host}:{port} and launch the new task's run there (its assets, the report and "
+                        "the summary) in the same tick.")
     def new_task_files(context: SensorEvaluationContext):
-        from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+        from dagster_graphql import DagsterGraphQLClient
 
         from pcl_pipeline.catalog import load_task_file
         from pcl_pipeline.errors import InputError
@@ -158,11 +172,19 @@ def new_task_files_sensor(settings: Settings, known: dict[str, set[str]],
                     new.append(f"{ds}/{name}")
         if not new:
             return SkipReason("no new task files" + (f" (loaded: {loaded}, nothing left to run)" if loaded else ""))
-        try:
-            DagsterGraphQLClient(host, port_number=port).reload_repository_location(location)
-        except (DagsterGraphQLClientError, OSError) as exc:
+        fresh = _rebuilt(context, rebuild)
+        client = DagsterGraphQLClient(host, port_number=port)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the webserver reloads while this process plans the run
+            reloading = pool.submit(_reload, client, location)
+            selection = _planned(context, fresh, settings, new)
+            failure = reloading.result()
+        if failure is not None:
             return SkipReason(f"new task files {new}, but reloading code location {location!r} at {host}:{port} "
-                              f"failed: {exc}. Reload it from the UI (Deployment > Reload) instead.")
+                              f"failed: {failure}. Reload it from the UI (Deployment > Reload) instead.")
+        launched = _launch(context, client, fresh, settings, new, selection) if selection is not None else None
+        if launched is not None:
+            context.update_cursor(json.dumps(sorted(set(pending) - set(loaded))))
+            return SkipReason(f"new task files {new}: reloaded code location {location!r}; {launched}")
         context.update_cursor(json.dumps(sorted(set(pending) - set(loaded) | set(new))))
         return SkipReason(f"new task files {new}: reloaded code location {location!r}; "
                           "the next tick requests their run")
@@ -170,16 +192,87 @@ def new_task_files_sensor(settings: Settings, known: dict[str, set[str]],
     return new_task_files
 
 
-def _new_task_run(context: SensorEvaluationContext, defs: Definitions, settings: Settings,
-                  tasks: list[str]) -> RunRequest | None:
-    """The run plan's RunRequest for newly loaded tasks, or None when there is nothing to run or
-    a queued or running run already covers the plan."""
+REQUESTED_BY_TAG = "pcl/requested_by"  # a run the sensor launched through the webserver carries no sensor tag
+
+
+def _rebuilt(context: SensorEvaluationContext, rebuild: Callable[[], Definitions] | None) -> Definitions | None:
+    """The definitions the reload will load, or None (no `rebuild`, or they fail to build: the
+    reload will then report why)."""
+    if rebuild is None:
+        return None
+    try:
+        return rebuild()
+    except Exception as exc:  # noqa: BLE001 - the reload reports the same failure to the UI
+        context.log.warning(f"building the definitions of the new task files failed: {exc}")
+        return None
+
+
+def _reload(client, location: str) -> str | None:
+    """Reload the code location through the webserver; why it failed, or None."""
+    from dagster_graphql import DagsterGraphQLClientError, ReloadRepositoryLocationStatus
+
+    try:
+        info = client.reload_repository_location(location)
+    except (DagsterGraphQLClientError, OSError) as exc:
+        return str(exc)
+    return None if info.status == ReloadRepositoryLocationStatus.SUCCESS else f"{info.failure_type}: {info.message}"
+
+
+def _planned(context: SensorEvaluationContext, defs: Definitions | None, settings: Settings,
+             tasks: list[str]) -> list[AssetKey] | None:
+    """The run plan's assets on the rebuilt definitions, or None when there are none or planning
+    failed (the next tick, in the reloaded code, plans again and shows the error)."""
+    if defs is None:
+        return None
+    try:
+        return _run_plan(context, defs, settings, tasks)
+    except Exception as exc:  # noqa: BLE001 - logged; the next tick's plan raises it in the UI
+        context.log.warning(f"new task files {tasks}: planning their run failed ({exc}); the next tick plans again")
+        return None
+
+
+def _launch(context: SensorEvaluationContext, client, defs: Definitions, settings: Settings,
+            tasks: list[str], selection: list[AssetKey]) -> str | None:
+    """Launch the planned run of `defs` through the webserver (which has reloaded them); what was
+    done, or None when the launch failed (the next tick then requests the run)."""
+    from dagster_graphql import DagsterGraphQLClientError
+
+    if not selection:
+        return "no run needed (nothing is missing, or a queued or running run covers it)"
+    try:
+        run_id = client.submit_job_execution(
+            defs.resolve_implicit_global_asset_job_def().name, repository_location_name=settings.code_location,
+            repository_name=defs.get_repository_def().name, asset_selection=selection,
+            tags=_run_tags(tasks) | {REQUESTED_BY_TAG: "sensor:new_task_files"})
+    except (DagsterGraphQLClientError, OSError) as exc:
+        context.log.warning(f"new task files {tasks}: launching their run through the webserver failed ({exc}); "
+                            "the next tick requests it")
+        return None
+    return f"launched their run {run_id} ({len(selection)} assets)"
+
+
+def _run_tags(tasks: list[str]) -> dict[str, str]:
+    return {"pcl/new_tasks": ",".join(tasks)}
+
+
+def _run_plan(context: SensorEvaluationContext, defs: Definitions, settings: Settings,
+              tasks: list[str]) -> list[AssetKey]:
+    """The run plan's assets for newly loaded tasks: empty when there is nothing to run or a
+    queued or running run already covers the plan."""
     plan = plan_run(defs, context.instance, settings.home)
     if not plan.selection:
-        return None
+        return []
     busy = context.instance.get_runs(filters=RunsFilter(statuses=_UNFINISHED))
     if any(set(plan.selection) & set(run.asset_selection or ()) for run in busy):
         context.log.info(f"{tasks}: a run of their assets is already queued or running")
+        return []
+    return plan.selection
+
+
+def _new_task_run(context: SensorEvaluationContext, defs: Definitions, settings: Settings,
+                  tasks: list[str]) -> RunRequest | None:
+    """The run plan's RunRequest for newly loaded tasks, or None when there is nothing to run."""
+    selection = _run_plan(context, defs, settings, tasks)
+    if not selection:
         return None
-    return RunRequest(run_key=None, asset_selection=plan.selection,
-                      tags={"pcl/new_tasks": ",".join(tasks)})
+    return RunRequest(run_key=None, asset_selection=selection, tags=_run_tags(tasks))

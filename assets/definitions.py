@@ -97,7 +97,7 @@ def build_definitions(settings: Settings, extra_jobs: list | None = None) -> Def
         schedules=[retrain_schedule(settings.retrain_cron)],
         sensors=[automation_sensor(settings.automation),
                  new_task_files_sensor(settings, {ds: {t.name for t in ts} for ds, ts in catalogs.items()},
-                                       lambda: loaded[0])],
+                                       lambda: loaded[0], lambda: build_definitions(settings, extra_jobs))],
     )
     loaded.append(defs)
     return defs

@@ -26,7 +26,8 @@ def eval_asset(ds: str, chain: list[TaskSpec], automation=None) -> AssetsDefinit
     deps = [_model_key(ds, t) for t in chain] + [keys.task_data(ds, t.name) for t in chain]
 
     @asset(key=keys.evaluation(ds, task.name), deps=list(dict.fromkeys(deps)), group_name=ds,
-           code_version=EVAL_CODE_VERSION, automation_condition=automation, kinds={"pytorch", "json"})
+           code_version=EVAL_CODE_VERSION, automation_condition=automation, kinds={"pytorch", "json"},
+           op_tags=keys.RESULTS_FIRST)
     @stamped(lambda store: [store.dataset(ds).eval_path(task.name)])
     def evaluation(store: StoreResource, torch_device: TorchResource) -> MaterializeResult:
         """Test metrics of this task, its trivial baseline on the same split, the cold-start slice, and

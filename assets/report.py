@@ -15,7 +15,8 @@ REPORT_CODE_VERSION = "4"  # 2: the matrix comes from each eval's measured row; 
 
 def report_asset(ds: str, tasks: list[TaskSpec], automation=None) -> AssetsDefinition:
     @asset(key=keys.report(ds), deps=[keys.evaluation(ds, t.name) for t in tasks], group_name=ds,
-           code_version=REPORT_CODE_VERSION, automation_condition=automation, kinds={"json"})
+           code_version=REPORT_CODE_VERSION, automation_condition=automation, kinds={"json"},
+           op_tags=keys.RESULTS_FIRST)
     @stamped(lambda store: [store.dataset(ds).report_path])
     def report(store: StoreResource, experiment: ExperimentResource) -> MaterializeResult:
         """Results table and forgetting matrix of this dataset (reports only what the evals measured)."""

@@ -10,7 +10,8 @@ from resources.store import StoreResource
 
 def summary_asset(datasets: list[str], automation=None) -> AssetsDefinition:
     @asset(key=keys.summary(), deps=[keys.report(ds) for ds in datasets], group_name=keys.SUMMARY_GROUP,
-           code_version="1", automation_condition=automation, kinds={"json", "markdown"})
+           code_version="1", automation_condition=automation, kinds={"json", "markdown"},
+           op_tags=keys.RESULTS_FIRST)
     @stamped(lambda store: [store.store().summary_json, store.store().summary_md])
     def summary(store: StoreResource) -> MaterializeResult:
         """Every dataset's results and forgetting matrix in one file for programs and one for people."""

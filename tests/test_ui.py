@@ -2,7 +2,9 @@
 
 Starts the real server (tests/ui_server.py) on a free port with all state under tmp_path, reads
 the asset graph through GraphQL as the UI does, launches a materialization of the three data
-assets of movielens through GraphQL, waits for SUCCESS, and stops the server by its PID.
+assets of movielens through GraphQL, waits for SUCCESS, drops a new task file and finds the run
+the new-task sensor launched in the tick that reloaded the code location, and stops the server
+by its PID.
 """
 from __future__ import annotations
 
@@ -16,13 +18,16 @@ from dagster import DagsterRunStatus
 
 from pcl_pipeline.catalog import load_catalog
 from pcl_pipeline.settings import DATASETS
-from ui_server import REPO_ROOT, group_members, start_ui
+from ui_server import REPO_ROOT, free_port, group_members, start_ui
 
 ASSET_NODES = "query { assetNodes { assetKey { path } dependencyKeys { path } } }"
 RUN_MATERIALIZATIONS = """
 query ($runId: ID!) {
   runOrError(runId: $runId) { ... on Run { assetMaterializations { assetKey { path } } } }
 }
+"""
+RUNS = """
+query { runsOrError { ... on Runs { results { runId tags { key value } assetSelection { path } } } } }
 """
 SELECTION = [["movielens", "raw_logs"], ["movielens", "interactions"], ["movielens", "sequences"]]
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -69,7 +74,9 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
     keys, must_depend, orders = expected_graph(tasks_dir)
     assert all(len(names) >= 3 for names in orders.values()), orders  # inheritance edges are exercised
 
-    with start_ui(tmp_path, env={"PCL_TASKS_DIR": str(tasks_dir), "PCL_SYNTHETIC_SCALE": "0.5"}) as ui:
+    port = free_port()  # the new-task sensor reloads the code location through this webserver
+    with start_ui(tmp_path, env={"PCL_TASKS_DIR": str(tasks_dir), "PCL_SYNTHETIC_SCALE": "0.5",
+                                 "PCL_WEBSERVER_PORT": str(port)}, port=port) as ui:
         pid, pgid = ui.pid, ui.pgid
 
         # -- the graph, as the UI's asset lineage reads it -------------------------------------
@@ -102,9 +109,21 @@ def test_ui_serves_graph_and_runs_a_selection(tmp_path: Path) -> None:
         assert sorted(m["assetKey"]["path"] for m in run["assetMaterializations"]) == sorted(SELECTION)
         assert any((tmp_path / "pcl_home").rglob("*.parquet")), "the run wrote nothing under PCL_HOME"
 
-        # -- a new task file appears after a code-location reload (what new_task_files does) ----
+        # -- a new task file: the sensor reloads the code location and launches the task's run --
         (tasks_dir / "movielens" / "T5_age.yaml").write_text(NEW_TASK, encoding="utf-8")
-        client.reload_repository_location("assets.definitions")
+        deadline, launched = time.monotonic() + 60, []
+        while not launched and time.monotonic() < deadline:
+            time.sleep(1)
+            launched = [r for r in ui.graphql(RUNS)["runsOrError"]["results"]
+                        if {"key": "pcl/new_tasks", "value": "movielens/T5_age"} in r["tags"]]
+        assert len(launched) == 1, f"no run of the new task 60 s after the drop\n{ui.log_tail()}"
+        (run,) = launched
+        assert {"key": "pcl/requested_by", "value": "sensor:new_task_files"} in run["tags"]  # the same tick
+        selected = {"/".join(a["path"]) for a in run["assetSelection"]}
+        # this home holds only the data assets above: the run plan is every missing pipeline asset
+        assert {"movielens/prompt_T5_age", "movielens/eval_T5_age", "movielens/report", "summary"} <= selected
+        assert not any(k.startswith("study/") for k in selected)
+        # its training is not this test's subject: stopping the server below ends the run too
         nodes = ui.graphql(ASSET_NODES)["assetNodes"]
         deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
         new = {f"movielens/{role}_T5_age"
