@@ -134,9 +134,10 @@ def new_task_files_sensor(settings: Settings, known: dict[str, set[str]],
     up-to-date home, the new task's assets, the report and the summary) through the same API,
     unless a run of those assets is already queued or running (the automation sensor may have
     been first; either way one run). `definitions` returns the loaded Definitions; `rebuild`
-    builds them anew from the task files on disk, as the reload does, so that the plan is known
-    before the reload (the old code server stops once the new one is up). Without `rebuild`, or
-    when the launch fails, the next tick, in the reloaded code, requests the run instead."""
+    builds them anew from the task files on disk, as the reload does, so that this tick plans the
+    run while the webserver reloads and launches it once the webserver knows the new assets.
+    Without `rebuild`, or when the launch fails, the next tick, in the reloaded code, requests the
+    run instead."""
     tasks_dir: Path = settings.tasks_dir
     host, port, location = settings.webserver_host, settings.webserver_port, settings.code_location
 
@@ -220,8 +221,9 @@ def _reload(client, location: str) -> str | None:
 
 def _planned(context: SensorEvaluationContext, defs: Definitions | None, settings: Settings,
              tasks: list[str]) -> list[AssetKey] | None:
-    """The run plan's assets on the rebuilt definitions, or None when there are none or planning
-    failed (the next tick, in the reloaded code, plans again and shows the error)."""
+    """The run plan's assets on the rebuilt definitions (empty: nothing to run); None without
+    rebuilt definitions or when planning failed (the next tick, in the reloaded code, plans again
+    and shows the error)."""
     if defs is None:
         return None
     try:
@@ -237,7 +239,7 @@ def _launch(context: SensorEvaluationContext, client, defs: Definitions, setting
     done, or None when the launch failed (the next tick then requests the run)."""
     from dagster_graphql import DagsterGraphQLClientError
 
-    if not selection:
+    if not selection or _covered(context, selection, tasks):  # checked again: the reload took seconds
         return "no run needed (nothing is missing, or a queued or running run covers it)"
     try:
         run_id = client.submit_job_execution(
@@ -260,13 +262,16 @@ def _run_plan(context: SensorEvaluationContext, defs: Definitions, settings: Set
     """The run plan's assets for newly loaded tasks: empty when there is nothing to run or a
     queued or running run already covers the plan."""
     plan = plan_run(defs, context.instance, settings.home)
-    if not plan.selection:
-        return []
+    return [] if not plan.selection or _covered(context, plan.selection, tasks) else plan.selection
+
+
+def _covered(context: SensorEvaluationContext, selection: list[AssetKey], tasks: list[str]) -> bool:
+    """Whether a queued or running run already materializes some of `selection`."""
     busy = context.instance.get_runs(filters=RunsFilter(statuses=_UNFINISHED))
-    if any(set(plan.selection) & set(run.asset_selection or ()) for run in busy):
+    if any(set(selection) & set(run.asset_selection or ()) for run in busy):
         context.log.info(f"{tasks}: a run of their assets is already queued or running")
-        return []
-    return plan.selection
+        return True
+    return False
 
 
 def _new_task_run(context: SensorEvaluationContext, defs: Definitions, settings: Settings,
