@@ -26,7 +26,7 @@ def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, params: Se
     if metadata:
         options += ", KV_METADATA {" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in metadata.items()) + "}"
     with atomic_path(path) as tmp:
-        con.execute(f"COPY ({query}) TO '{_quoted(tmp)}' ({options})", list(params)).fetchall()
+        con.execute(f"COPY ({query}) TO {_literal(tmp)} ({options})", list(params)).fetchall()
     return count_rows(con, path)
 
 
@@ -40,11 +40,7 @@ def count_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchall()[0][0]
 
 
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _quoted(path: Path) -> str:
-    # COPY ... TO does not take a bound parameter for its target; the path is ours (a temp file
-    # under PCL_HOME), and quotes are escaped anyway.
-    return str(path).replace("'", "''")
+def _literal(value: object) -> str:
+    """A SQL string literal, quotes escaped. COPY ... TO takes no bound parameter for its target
+    (the path is ours, a temp file under PCL_HOME) nor for KV_METADATA's keys and values."""
+    return "'" + str(value).replace("'", "''") + "'"
